@@ -20,13 +20,30 @@ export const COMMON_OPTIONS = {
   json: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
+export interface ParsedArgs {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+}
+
 /** parseArgs with strict checking, turning node's errors into USAGE errors. */
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+export function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>): ParsedArgs {
   try {
-    return parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    return parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true }) as ParsedArgs;
   } catch (e) {
     throw new FaceGateError('USAGE', (e as Error).message);
   }
+}
+
+/** A string flag's value (the last one when repeated). */
+export function str(args: ParsedArgs, name: string): string | undefined {
+  const v = args.values[name];
+  if (Array.isArray(v)) return v.length ? String(v[v.length - 1]) : undefined;
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A boolean flag's value. */
+export function bool(args: ParsedArgs, name: string): boolean {
+  return args.values[name] === true;
 }
 
 /** Parses a numeric flag, with a USAGE error naming the flag. */

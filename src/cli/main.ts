@@ -5,6 +5,13 @@ import { reportError } from './common.js';
 
 /** Commands load lazily so `facegate verify` does not pay for the MQTT client or the quantiser. */
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  detect: () => import('./commands/detect.js'),
+  embed: () => import('./commands/embed.js'),
+  verify: () => import('./commands/verify.js'),
+  eval: () => import('./commands/eval.js'),
+  models: () => import('./commands/models.js'),
+  doctor: () => import('./commands/doctor.js'),
+  quality: () => import('./commands/quality.js'),
 };
 
 async function help(): Promise<void> {

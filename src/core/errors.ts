@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   IMAGE_TOO_SMALL: { kind: 'runtime', description: 'An image is too small to hold a face.', hint: 'use an image at least 16x16 pixels' },
   // faces
   NO_FACE: { kind: 'runtime', description: 'No face was found where one is required.', hint: 'use a photo where the face is clearly visible' },
+  LANDMARKS_INVALID: { kind: 'runtime', description: 'Face keypoints cannot be aligned (non-finite, coincident or mismatched).', hint: 'check the detector output or the keypoints passed in' },
   // gallery
   GALLERY_PATH_INVALID: { kind: 'runtime', description: 'The gallery path cannot be used (a file, not a directory, or not writable).', hint: 'name a directory for the gallery' },
   GALLERY_MODEL_MISMATCH: { kind: 'runtime', description: 'The gallery holds templates of another recognizer model.', hint: 're-enrol the gallery with the current model, or use the model it was built with' },

@@ -2,9 +2,24 @@
  * The only importer of onnxruntime-node. Everything else sees `OnnxSession` and plain typed arrays, so the runtime
  * can be swapped (or its build changed on a Jetson) without touching model code.
  */
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { FaceGateError } from '../core/errors.js';
+import { detectJetson } from './cpu-features.js';
+import {
+  adaptTensorRtToBoard,
+  engineCachePath,
+  executionProviderEntry,
+  inspectBinding,
+  planProviders,
+  providerStatuses,
+  SILENT_LOGGER,
+  type BindingInfo,
+  type ProviderLogger,
+  type ProviderName,
+  type ProviderOptions,
+} from './providers.js';
 
 /** Device names a user can ask for. `auto` tries the accelerated providers in order and falls back to CPU. */
 export type DeviceName = 'cpu' | 'cuda' | 'tensorrt' | 'auto';
@@ -42,6 +57,14 @@ export interface SessionOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** When set, onnxruntime writes the optimised model here (used by the quantiser to fold constants and BatchNorm). */
   optimizedModelFilePath?: string;
+  /** Options per execution provider (TensorRT precision, engine cache, shapes; CUDA; CPU). Default: each provider's defaults. */
+  providers?: ProviderOptions;
+  /** Receives one line per model saying which provider it runs on and why others were skipped. Default: silent. */
+  logger?: ProviderLogger;
+  /** Name for log lines (a model id). Default: the path. */
+  label?: string;
+  /** sha256 of the model file when already known (the manifest's); keys the TensorRT engine cache. Default: hashed here. */
+  modelSha256?: string;
 }
 
 /** A loaded model. Call `close()` to release native memory. */
@@ -86,44 +109,80 @@ function describeInputs(session: ort.InferenceSession): InputInfo[] {
  * Loads a model. Throws `MODEL_NOT_FOUND` for a missing file, `PROVIDER_UNAVAILABLE` when a demanded provider is not
  * in this build, and `MODEL_LOAD_FAILED` when onnxruntime rejects the file.
  */
-export async function createSession(modelPath: string, options: SessionOptions = {}): Promise<OnnxSession> {
-  if (!existsSync(modelPath)) {
+export async function createSession(model: string | Uint8Array, options: SessionOptions = {}): Promise<OnnxSession> {
+  // A model given as bytes (the quantiser's calibration graph with extra outputs) has no path; errors name it "<bytes>".
+  const modelPath = typeof model === 'string' ? model : `<${model.byteLength} model bytes>`;
+  if (typeof model === 'string' && !existsSync(model)) {
     throw new FaceGateError('MODEL_NOT_FOUND', `model file not found: ${modelPath}`, { details: { path: modelPath } });
   }
   const device = options.device ?? 'cpu';
-  const candidates = DEVICE_TABLE[device];
-  if (!candidates) {
-    throw new FaceGateError('CONFIG_INVALID', `unknown device "${device}" (expected one of ${Object.keys(DEVICE_TABLE).join(', ')})`);
+  if (!Object.hasOwn(DEVICE_TABLE, device)) {
+    throw new FaceGateError('CONFIG_INVALID', `unknown device "${device}" (expected one of ${Object.keys(DEVICE_TABLE).join(', ')})`, {
+      details: { field: 'device', value: device },
+    });
   }
-  const offered = new Set(listProviders().map((p) => p.name));
-  const usable = candidates.filter((p) => offered.has(p));
-  if (usable.length === 0) {
-    throw new FaceGateError(
-      'PROVIDER_UNAVAILABLE',
-      `device "${device}" needs the ${candidates.join('/')} execution provider, which this onnxruntime-node build lacks (it offers ${[...offered].join(', ')})`,
-      { details: { device, offered: [...offered] } },
-    );
+  const logger = options.logger ?? SILENT_LOGGER;
+  const label = options.label ?? modelPath;
+  const binding = bindingInfo();
+  let providerOptions = options.providers ?? {};
+  if (providerOptions.tensorrt && device !== 'cpu' && device !== 'cuda') {
+    providerOptions = { ...providerOptions, tensorrt: adaptTensorRtToBoard(providerOptions.tensorrt, detectJetson(), logger) };
   }
+  // Throws PROVIDER_UNAVAILABLE (naming the build needed) for an explicit provider this build cannot honour.
+  const plan = planProviders(device, providerStatuses(binding), binding, providerOptions);
+  for (const s of plan.skipped) logger.info(`${label}: skipping ${s.name}: ${s.reason}`, { model: label, provider: s.name });
   let lastError: unknown;
-  for (const provider of usable) {
+  let failedProvider: ProviderName = plan.tryOrder[0] ?? 'cpu';
+  for (let i = 0; i < plan.tryOrder.length; i++) {
+    const provider = plan.tryOrder[i]!;
+    // The whole remaining list goes to onnxruntime, so nodes the first provider cannot run fall to the next one.
+    const chain = plan.tryOrder.slice(i);
+    let trtCache: string | undefined;
+    if (provider === 'tensorrt' && providerOptions.tensorrt?.engineCacheDir) {
+      const sha = options.modelSha256 ?? createHash('sha256').update(typeof model === 'string' ? readFileSync(model) : model).digest('hex');
+      trtCache = engineCachePath(sha, providerOptions.tensorrt, runtimeVersion());
+      if (trtCache) mkdirSync(trtCache, { recursive: true });
+    }
     try {
-      const session = await ort.InferenceSession.create(modelPath, {
-        executionProviders: [provider],
+      const session = await ort.InferenceSession.create(model as never, {
+        executionProviders: chain.map((p) => executionProviderEntry(p, providerOptions, trtCache)) as never,
         intraOpNumThreads: options.intraOpThreads ?? 0,
         interOpNumThreads: options.interOpThreads ?? 1,
         graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+        ...(providerOptions.cpu?.memArena !== undefined ? { enableCpuMemArena: providerOptions.cpu.memArena } : {}),
         ...(options.optimizedModelFilePath ? { optimizedModelFilePath: options.optimizedModelFilePath } : {}),
+      });
+      logger.info(`${label} runs on ${provider}`, {
+        model: label,
+        provider,
+        requested: device,
+        ...(trtCache ? { engineCache: trtCache } : {}),
+        ...(chain.length > 1 ? { nodeFallback: chain.slice(1) } : {}),
       });
       return wrap(modelPath, session, provider);
     } catch (e) {
       lastError = e;
-      // A provider listed but unusable (missing CUDA libraries) falls through to the next one under `auto`.
-      if (device !== 'auto') break;
+      failedProvider = provider;
+      if (device !== 'auto' || provider === 'cpu') break;
+      // Listed and with its libraries, yet failing (no GPU, system CUDA/TensorRT missing): try the next one.
+      logger.warn(`${label}: ${provider} failed to load the model, falling back`, {
+        model: label,
+        provider,
+        error: e instanceof Error ? e.message.split('\n')[0] : String(e),
+      });
     }
   }
   const message = lastError instanceof Error ? lastError.message : String(lastError);
-  const code = device === 'cpu' || device === 'auto' ? 'MODEL_LOAD_FAILED' : 'PROVIDER_UNAVAILABLE';
-  throw new FaceGateError(code, `cannot load ${modelPath} on ${device}: ${message}`, { cause: lastError, details: { path: modelPath, device } });
+  const code = failedProvider === 'cpu' ? 'MODEL_LOAD_FAILED' : 'PROVIDER_UNAVAILABLE';
+  throw new FaceGateError(code, `cannot load ${modelPath} on ${failedProvider}: ${message}`, {
+    cause: lastError,
+    details: { path: modelPath, device, provider: failedProvider },
+  });
+}
+
+/** Facts about the installed onnxruntime-node binding: compiled providers, provider libraries, option forwarding. */
+export function bindingInfo(): BindingInfo {
+  return inspectBinding(listProviders().map((p) => p.name));
 }
 
 function wrap(path: string, session: ort.InferenceSession, provider: string): OnnxSession {

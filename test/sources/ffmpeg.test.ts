@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { createFfmpegSource, ffmpegArgs, inputKind, parseOutputStream, type SourceStatus } from '../../src/sources/index.js';
+import { facePath, have } from '../helpers/shared.js';
+
+const CLIP = facePath('video/face_recognition__short_hamilton_clip.mp4');
+
+describe('ffmpeg command line', () => {
+  it('recognises inputs by scheme and device path', () => {
+    expect(inputKind('rtsp://10.0.0.2/stream')).toBe('rtsp');
+    expect(inputKind('http://cam/mjpeg')).toBe('url');
+    expect(inputKind('/dev/video0')).toBe('v4l2');
+    expect(inputKind('clip.mp4')).toBe('file');
+  });
+
+  it('scales to the width cap and resamples to the target rate', () => {
+    const args = ffmpegArgs({ input: 'rtsp://cam/s', fps: 5, maxWidthPx: 320 });
+    expect(args.join(' ')).toContain('-rtsp_transport tcp');
+    expect(args[args.indexOf('-vf') + 1]).toBe("fps=5,scale='min(320,iw)':-2");
+    expect(args.slice(-5)).toEqual(['-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1']);
+  });
+
+  it('reads the output geometry from ffmpeg stderr, not the codec tag', () => {
+    const stderr = [
+      "Output #0, rawvideo, to 'pipe:1':",
+      '  Stream #0:0(und): Video: rawvideo (RGB[24] / 0x18424752), rgb24(pc, gbr/bt709/bt709, progressive), 320x180 [SAR 1:1 DAR 16:9], q=2-31, 13824 kb/s, 10 fps, 10 tbn (default)',
+    ].join('\n');
+    expect(parseOutputStream(stderr)).toEqual({ width: 320, height: 180, fps: 10 });
+  });
+
+  it('rejects a bad option naming the field', () => {
+    expect(() => createFfmpegSource({ input: 'x.mp4', fps: -1 })).toThrow(/fps/);
+  });
+});
+
+describe.skipIf(!have(CLIP))('ffmpeg source on the hamilton clip', () => {
+  it('decodes every frame at the target rate, scaled, with increasing timestamps', async () => {
+    const states: string[] = [];
+    const src = createFfmpegSource({ input: CLIP, fps: 10, maxWidthPx: 320, onStatus: (s) => states.push(s.state) });
+    const pts: number[] = [];
+    let means = 0;
+    for await (const f of src.frames()) {
+      expect(f.image.width).toBe(320);
+      expect(f.image.height).toBe(180);
+      expect(f.image.data.length).toBe(320 * 180 * 3);
+      pts.push(f.ptsMs);
+      let s = 0;
+      for (let i = 0; i < f.image.data.length; i += 97) s += f.image.data[i]!;
+      means += s / (f.image.data.length / 97);
+    }
+    // a 10.0 s clip at 10 fps; the file is read with backpressure, so nothing is dropped
+    expect(pts.length).toBeGreaterThanOrEqual(99);
+    expect(pts.length).toBeLessThanOrEqual(101);
+    expect(pts[1]! - pts[0]!).toBeCloseTo(100, 5);
+    expect(means / pts.length).toBeGreaterThan(10); // real pixels, not a black pipe
+    expect(src.stats()).toMatchObject({ framesDropped: 0, state: 'ended' });
+    expect(states).toEqual(['connecting', 'streaming', 'ended']);
+    console.log(`clip: ${pts.length} frames, last pts ${pts.at(-1)} ms, stats ${JSON.stringify(src.stats())}`);
+  });
+
+  it('drops the oldest frames when the consumer is slower than real time', async () => {
+    const src = createFfmpegSource({ input: CLIP, fps: 30, maxWidthPx: 160, realtime: true, queueSize: 1 });
+    let n = 0;
+    const t0 = Date.now();
+    for await (const f of src.frames()) {
+      n++;
+      expect(f.index).toBeGreaterThanOrEqual(n - 1);
+      await new Promise((r) => setTimeout(r, 150)); // a slow engine: about 7 frames per second
+      if (Date.now() - t0 > 3000) break;
+    }
+    const { framesRead, framesDropped } = src.stats();
+    console.log(`slow consumer: took ${n}, read ${framesRead}, dropped ${framesDropped}`);
+    expect(framesDropped).toBeGreaterThan(n); // ~30 fps in, ~7 fps out
+    expect(framesRead).toBeGreaterThanOrEqual(n + framesDropped);
+    await src.close();
+  });
+});
+
+describe('failures are retried with backoff, never thrown at the caller until attempts are used up', () => {
+  it('a missing file is reported reconnecting, then failed with SOURCE_FAILED', async () => {
+    const statuses: SourceStatus[] = [];
+    const src = createFfmpegSource({
+      input: '/nonexistent/clip.mp4',
+      reconnect: { initialDelayMs: 20, jitter: 0, maxAttempts: 3 },
+      onStatus: (s) => statuses.push(s),
+    });
+    await expect(async () => {
+      for await (const _ of src.frames()) void _;
+    }).rejects.toMatchObject({ code: 'SOURCE_FAILED' });
+    const retries = statuses.filter((s) => s.state === 'reconnecting' && s.retryInMs !== undefined);
+    expect(retries.map((s) => s.retryInMs)).toEqual([20, 40]);
+    expect(retries[0]!.error?.message).toMatch(/no such file/);
+    expect(statuses.at(-1)).toMatchObject({ state: 'failed', attempt: 3 });
+  });
+
+  it('a stream that stalls is killed and retried', async () => {
+    const statuses: SourceStatus[] = [];
+    // ffmpeg reading a FIFO nobody writes to: it opens nothing and delivers no frame
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'facegate-stall-'));
+    const fifo = join(dir, 'stream.ts');
+    execFileSync('mkfifo', [fifo]);
+    const { openSync, closeSync, constants } = await import('node:fs');
+    const holder = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK); // keeps the FIFO open with no data
+    try {
+      const src = createFfmpegSource({
+        input: fifo,
+        stallTimeoutMs: 300,
+        reconnect: { initialDelayMs: 20, jitter: 0, maxAttempts: 2 },
+        onStatus: (s) => statuses.push(s),
+      });
+      await expect(async () => {
+        for await (const _ of src.frames()) void _;
+      }).rejects.toMatchObject({ code: 'SOURCE_FAILED' });
+      expect(statuses.some((s) => s.state === 'reconnecting' && /stalled/.test(s.error?.message ?? ''))).toBe(true);
+    } finally {
+      closeSync(holder);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a missing ffmpeg binary fails at once with an install hint', async () => {
+    const src = createFfmpegSource({ input: '/dev/null', kind: 'url', ffmpegPath: '/nonexistent/ffmpeg', reconnect: { initialDelayMs: 10 } });
+    await expect(async () => {
+      for await (const _ of src.frames()) void _;
+    }).rejects.toThrow(/apt-get install ffmpeg/);
+  });
+});

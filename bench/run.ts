@@ -3,6 +3,8 @@
  * Each suite is a module in bench/ exporting `run(): Promise<void>` that prints its own table.
  */
 const SUITES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
+  gallery: () => import('./gallery.js'),
+  quality: () => import('./quality.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

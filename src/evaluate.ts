@@ -175,12 +175,12 @@ export async function evaluatePairs(engine: Engine, pairs: readonly LabelledPair
 }
 
 /**
- * An ROC curve as SVG: TAR against FAR on a log axis (from one false accept in the data, 1/negatives, to 1), one
- * curve per report, the TAR@FAR operating points marked.
+ * An ROC curve as SVG: TAR against FAR on a log axis (from the decade below one false accept, 1/negatives, to 1;
+ * FAR 0 is drawn on the left edge), one curve per report, the first report's TAR@FAR operating points marked.
  */
 export function rocPlotSvg(reports: readonly { label: string; report: VerificationReport }[], title: string): string {
-  const minNeg = Math.min(...reports.map((r) => r.report.negatives));
-  const xMin = 10 ** Math.floor(Math.log10(1 / Math.max(1, minNeg)));
+  const maxNeg = Math.max(...reports.map((r) => r.report.negatives));
+  const xMin = 10 ** Math.floor(Math.log10(1 / Math.max(1, maxNeg)) + 1e-9);
   const series = reports.map(({ label, report }) => ({
     label: `${label} (AUC ${report.auc.toFixed(4)}, acc ${report.accuracy.toFixed(4)})`,
     // FAR 0 points sit on the left edge of the log axis.

@@ -12,6 +12,8 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   models: () => import('./commands/models.js'),
   doctor: () => import('./commands/doctor.js'),
   quality: () => import('./commands/quality.js'),
+  demo: () => import('./commands/demo.js'),
+  run: () => import('./commands/run.js'),
 };
 
 async function help(): Promise<void> {

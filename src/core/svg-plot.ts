@@ -85,8 +85,8 @@ export function linePlotSvg(series: readonly PlotSeries[], options: LinePlotOpti
   const yMin = options.yMin ?? (ys.length ? Math.min(...ys) : 0);
   const yMax = options.yMax ?? (ys.length ? Math.max(...ys) : 1);
   if (xLog) {
-    xMin = 10 ** Math.floor(Math.log10(xMin));
-    xMax = 10 ** Math.ceil(Math.log10(xMax));
+    xMin = 10 ** Math.floor(Math.log10(xMin) + 1e-9);
+    xMax = 10 ** Math.ceil(Math.log10(xMax) - 1e-9);
   }
   const tx = (x: number): number => {
     const f = xLog ? (Math.log10(Math.max(x, xMin)) - Math.log10(xMin)) / (Math.log10(xMax) - Math.log10(xMin) || 1) : (x - xMin) / (xMax - xMin || 1);
@@ -131,9 +131,11 @@ export function linePlotSvg(series: readonly PlotSeries[], options: LinePlotOpti
   }
   // Legend and notes, bottom-right inside the plot.
   const lines = [...series.map((s, i) => ({ text: s.label, color: s.color ?? PALETTE[i % PALETTE.length]! })), ...(options.notes ?? []).map((t) => ({ text: t, color: '' }))];
-  const lx = left + pw - 330;
+  // Text width estimated at 6.7 px per character of 12 px sans-serif: no font metrics without a renderer.
+  const boxW = Math.min(pw - 10, 20 + Math.max(0, ...lines.map((l) => l.text.length * 6.7 + (l.color ? 28 : 0))));
+  const lx = left + pw - boxW;
   let ly = top + ph - 14 - 18 * (lines.length - 1);
-  out.push(`<rect x="${lx - 8}" y="${ly - 16}" width="338" height="${18 * lines.length + 8}" fill="white" fill-opacity="0.85" stroke="#999"/>`);
+  out.push(`<rect x="${lx - 8}" y="${ly - 16}" width="${boxW}" height="${18 * lines.length + 8}" fill="white" fill-opacity="0.85" stroke="#999"/>`);
   for (const l of lines) {
     if (l.color) out.push(`<line x1="${lx}" y1="${ly - 4}" x2="${lx + 22}" y2="${ly - 4}" stroke="${l.color}" stroke-width="3"/>`);
     out.push(`<text x="${lx + (l.color ? 28 : 0)}" y="${ly}">${esc(l.text)}</text>`);

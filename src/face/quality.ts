@@ -40,8 +40,8 @@ export interface QualityMeasures {
   /** Standard deviation of the inner-face grey levels (RMS contrast), 0..128. */
   contrast: number;
   /**
-   * Share of the eye, nose and mouth regions that looks covered, 0..1: pixels that are flat (no texture) or far from
-   * the face's own skin colour, weighted by region; plus the share of the inner face outside the image.
+   * Covered share of the eyes, nose and mouth, 0..1 (see `occlusionShare`), plus twice the share of the inner face
+   * outside the image (`truncatedShare`).
    */
   occlusion: number;
   /** Share of the aligned inner face that lies outside the image, 0..1 (a face cut by the frame edge). */
@@ -88,7 +88,7 @@ export interface QualityGateConfig {
   minBrightness: number;
   /** Largest share of blown pixels (>= 247) on the inner face, 0..1. kiosk 0.15, passive 0.25. */
   maxOverexposedShare: number;
-  /** Largest occlusion share, 0..1. kiosk 0.25, passive 0.35. */
+  /** Largest occlusion share, 0..1. kiosk 0.25, passive 0.3. */
   maxOcclusion: number;
   /** Smallest overall score, 0..1. kiosk 0.35, passive 0.25. */
   minScore: number;
@@ -125,7 +125,7 @@ export const QUALITY_PRESETS: Readonly<Record<QualityPreset, Readonly<QualityGat
     maxBlurEffect: 0.6,
     minBrightness: 45,
     maxOverexposedShare: 0.25,
-    maxOcclusion: 0.35,
+    maxOcclusion: 0.3,
     minScore: 0.25,
     minLiveScore: 0.5,
   },
@@ -272,7 +272,8 @@ export function measureFace(img: RgbImage, face: DetectedFace, inputs: MeasureIn
     clippedShare: s.darkShare + s.brightShare,
     overexposedShare: s.brightShare,
     contrast: s.std,
-    occlusion: Math.min(1, occlusionShare(aligned, gray) + outside),
+    // Outside the frame counts twice: that part is lost to the recognizer and the detector guesses its keypoints.
+    occlusion: Math.min(1, occlusionShare(aligned, gray) + 2 * outside),
     truncatedShare: outside,
   };
   if (inputs.embeddingNorm !== undefined) m.embeddingNorm = inputs.embeddingNorm;

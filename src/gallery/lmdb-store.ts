@@ -153,6 +153,7 @@ class LmdbGallery implements Gallery {
   private readonly vectors: Database<Buffer, number>;
   private readonly centroids: Database<Buffer, number>;
   private readonly log: Database<LogEntry, number>;
+  private readonly scratch: Database<Buffer, number>;
   private index: SearchIndex | null = null;
   private version = -1;
   private modelId: string | null = null;
@@ -198,6 +199,8 @@ class LmdbGallery implements Gallery {
     this.vectors = db('vectors', { encoding: 'binary', keyEncoding: 'uint32' }) as Database<Buffer, number>;
     this.centroids = db('centroids', { encoding: 'binary', keyEncoding: 'uint32' }) as Database<Buffer, number>;
     this.log = db('log', { encoding: 'msgpack', keyEncoding: 'uint32' }) as Database<LogEntry, number>;
+    // Opened once, here with the others: re-opening databases later can hand out a stale handle.
+    this.scratch = env.openDB({ name: '_scrub', encoding: 'binary', keyEncoding: 'uint32', cache: false }) as Database<Buffer, number>;
     this.refresh();
   }
 
@@ -246,9 +249,14 @@ class LmdbGallery implements Gallery {
     }
     const owner = new Map<number, number>();
     for (const { key, value } of this.identities.getRange({})) for (const t of value.tids) owner.set(t, key);
+    // One scratch vector for the whole load (the index copies each row in).
+    const scratch = new Float32Array(this.dim);
+    const scratchBytes = new Uint8Array(scratch.buffer);
     for (const { key, value } of this.vectors.getRange({})) {
       const ikey = owner.get(key);
-      if (ikey !== undefined) this.index.addTemplate(key, ikey, bytesVector(value));
+      if (ikey === undefined || value.byteLength !== scratchBytes.byteLength) continue;
+      scratchBytes.set(value);
+      this.index.addTemplate(key, ikey, scratch);
     }
     for (const { key, value } of this.centroids.getRange({})) this.index.setCentroid(key, bytesVector(value));
   }
@@ -562,12 +570,12 @@ class LmdbGallery implements Gallery {
    */
   private async scrubFreePages(): Promise<void> {
     const env = this.live();
-    const scratch = env.openDB({ name: '_scrub', encoding: 'binary', keyEncoding: 'uint32', cache: false }) as Database<Buffer, number>;
+    const scratch = this.scratch;
     const pageSize = (env.getStats() as { pageSize: number }).pageSize;
     const value = Buffer.alloc(pageSize - 64);
     for (let round = 0; round < 2; round++) {
       env.resetReadTxn();
-      const pages = this.freePages(scratch) + 8;
+      const pages = this.freePages() + 8;
       await env.childTransaction(() => {
         for (let i = 0; i < pages; i++) scratch.put(i, value);
       });
@@ -578,17 +586,17 @@ class LmdbGallery implements Gallery {
     env.resetReadTxn();
   }
 
-  /** Pages of the file not used by any tree: the free list's pages (an estimate from the trees' statistics). */
-  private freePages(scratch: Database<Buffer, number>): number {
+  /**
+   * Pages of the file not used by this gallery's trees (the free list, plus other galleries' pages, which only
+   * makes the scrub write a little more scratch than needed).
+   */
+  private freePages(): number {
     type Stat = { treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
     const pagesOf = (s: Stat): number => s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
     const env = this.live();
     const root = env.getStats() as Stat & { lastPageNumber: number; free: Stat };
     let used = 2 + pagesOf(root) + pagesOf(root.free);
-    // Every sub-database of every gallery in the environment.
-    for (const key of env.getKeys()) {
-      const name = typeof key === 'string' ? key : String(key);
-      const db = name === '_scrub' ? scratch : env.openDB({ name, cache: false });
+    for (const db of [this.meta, this.ids, this.identities, this.templateDb, this.vectors, this.centroids, this.log, this.scratch]) {
       used += pagesOf(db.getStats() as Stat);
     }
     return Math.max(0, root.lastPageNumber + 1 - used);

@@ -18,7 +18,7 @@ export { AUTO_MAX_SIDE_PX, planLetterbox, type LetterboxPlan } from './letterbox
  * const det = await createDetector(findModel(loadManifest(), 'det_500m'), path, { intraOpThreads: 2 });
  * const faces = await det.detect(await decodeImage('photo.jpg'));
  */
-export function createDetector(entry: ModelEntry, modelPath: string, sessionOptions: SessionOptions = {}, defaults: DetectOptions = {}): Promise<Detector> {
+export async function createDetector(entry: ModelEntry, modelPath: string, sessionOptions: SessionOptions = {}, defaults: DetectOptions = {}): Promise<Detector> {
   if (entry.role !== 'detector') {
     throw new FaceGateError('MODEL_INCOMPATIBLE', `model "${entry.id}" is a ${entry.role}, not a detector`, { details: { id: entry.id, role: entry.role } });
   }

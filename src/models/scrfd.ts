@@ -103,7 +103,8 @@ export async function createScrfdDetector(
   const anchors = entry.output.anchorsPerCell ?? 2;
   const multiple = entry.input.sizeMultiple ?? 32;
   resolveDetectOptions(defaults); // validate once at construction
-  let buffer: Float32Array | undefined; // reused while the input size stays the same (video frames)
+  // One tensor reused while the input size stays the same (video frames); a call that overlaps another gets its own.
+  let spare: Float32Array | undefined;
 
   return {
     modelId: entry.id,
@@ -113,8 +114,14 @@ export async function createScrfdDetector(
       // A fixed model input (size in the manifest) wins over the per-call size.
       const plan = planLetterbox(img.width, img.height, entry.input.size ?? o.inputSize, multiple);
       const resized = await letterboxImage(img, plan);
-      buffer = imageToTensor(resized, entry.input, plan.inputWidth, plan.inputHeight, buffer);
-      const out = await session.run({ [inputName]: { data: buffer, dims: [1, 3, plan.inputHeight, plan.inputWidth], type: 'float32' } });
+      const buffer = imageToTensor(resized, entry.input, plan.inputWidth, plan.inputHeight, spare);
+      spare = undefined;
+      let out: Record<string, TensorData>;
+      try {
+        out = await session.run({ [inputName]: { data: buffer, dims: [1, 3, plan.inputHeight, plan.inputWidth], type: 'float32' } });
+      } finally {
+        spare = buffer;
+      }
       const candidates: DetectedFace[] = [];
       for (const s of matchOutputs(session, out, strides, anchors, plan.inputWidth, plan.inputHeight)) {
         decodeStride(s, anchors, plan.inputWidth, o.scoreThreshold, candidates);

@@ -72,7 +72,8 @@ export async function createYunetDetector(
     throw e;
   }
   const multiple = entry.input.sizeMultiple ?? 32;
-  let buffer: Float32Array | undefined;
+  // One tensor reused while the input size stays the same (video frames); a call that overlaps another gets its own.
+  let spare: Float32Array | undefined;
 
   const get = (out: Record<string, TensorData>, kind: Kind, stride: number, rows: number): Float32Array => {
     const name = table.get(`${kind}_${stride}`)!;
@@ -91,8 +92,14 @@ export async function createYunetDetector(
       const o = resolveDetectOptions(defaults, options);
       const plan = planLetterbox(img.width, img.height, entry.input.size ?? o.inputSize, multiple);
       const resized = await letterboxImage(img, plan);
-      buffer = imageToTensor(resized, entry.input, plan.inputWidth, plan.inputHeight, buffer);
-      const out = await session.run({ [inputName]: { data: buffer, dims: [1, 3, plan.inputHeight, plan.inputWidth], type: 'float32' } });
+      const buffer = imageToTensor(resized, entry.input, plan.inputWidth, plan.inputHeight, spare);
+      spare = undefined;
+      let out: Record<string, TensorData>;
+      try {
+        out = await session.run({ [inputName]: { data: buffer, dims: [1, 3, plan.inputHeight, plan.inputWidth], type: 'float32' } });
+      } finally {
+        spare = buffer;
+      }
       const candidates: DetectedFace[] = [];
       for (const s of strides) {
         const cols = Math.ceil(plan.inputWidth / s);

@@ -8,7 +8,7 @@
  *   downloaded (`bundled: false`), so "listed" is not "usable": the libraries beside libonnxruntime.so decide.
  * - for `cuda` and `tensorrt` it reads only `deviceId`; every other key (trt_int8_enable, trt_fp16_enable, the engine
  *   cache...) is silently dropped, and because it uses the V2 options struct the ORT_TENSORRT_* environment variables
- *   are ignored too. Only a binding patched to call UpdateTensorRTProviderOptions (deploy/jetson/patches) forwards them.
+ *   are ignored too. Only a binding patched to call UpdateTensorRTProviderOptions (deploy/jetson/patch-onnxruntime-node.mjs) forwards them.
  * - the linux/arm64 npm build is CPU only.
  * So facegate detects both facts and refuses, with a coded error naming the build needed, to pretend that INT8, FP16
  * or an engine cache is on when the binding would drop them.
@@ -93,6 +93,55 @@ export interface ProviderOptions {
   cpu?: CpuOptions;
 }
 
+/** Environment variables that set TensorRT defaults for every model of every facegate process on a box. */
+export const TENSORRT_ENV = {
+  int8: 'FACEGATE_TRT_INT8',
+  fp16: 'FACEGATE_TRT_FP16',
+  cacheDir: 'FACEGATE_TRT_CACHE_DIR',
+  workspaceMb: 'FACEGATE_TRT_WORKSPACE_MB',
+  builderOptimizationLevel: 'FACEGATE_TRT_BUILDER_LEVEL',
+} as const;
+
+/**
+ * TensorRT defaults from the environment (the systemd unit's EnvironmentFile), so `facegate run`, `facegate doctor
+ * --warmup` and every other command build and find the same cached engines without each config repeating them.
+ * `FACEGATE_TRT_CACHE_DIR` holds `engines/` and `timing/`. Explicit options override these. Throws `CONFIG_INVALID`
+ * naming the variable for a bad value.
+ */
+export function tensorRtOptionsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): TensorRtOptions {
+  const out: TensorRtOptions = {};
+  const bool = (name: string): boolean | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    if (['1', 'true', 'yes', 'on'].includes(v.toLowerCase())) return true;
+    if (['0', 'false', 'no', 'off'].includes(v.toLowerCase())) return false;
+    throw new FaceGateError('CONFIG_INVALID', `${name} must be 1 or 0, got "${v}"`, { details: { field: name, value: v } });
+  };
+  const int = (name: string, min: number, max: number): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!(Number.isInteger(n) && n >= min && n <= max)) {
+      throw new FaceGateError('CONFIG_INVALID', `${name} must be an integer in ${min}..${max}, got "${v}"`, { details: { field: name, value: v } });
+    }
+    return n;
+  };
+  const int8 = bool(TENSORRT_ENV.int8);
+  const fp16 = bool(TENSORRT_ENV.fp16);
+  if (int8 !== undefined) out.int8 = int8;
+  if (fp16 !== undefined) out.fp16 = fp16;
+  const cache = env[TENSORRT_ENV.cacheDir];
+  if (cache) {
+    out.engineCacheDir = join(cache, 'engines');
+    out.timingCacheDir = join(cache, 'timing');
+  }
+  const mb = int(TENSORRT_ENV.workspaceMb, 1, 1 << 20);
+  if (mb !== undefined) out.workspaceSizeBytes = mb * 1024 * 1024;
+  const level = int(TENSORRT_ENV.builderOptimizationLevel, 0, 5);
+  if (level !== undefined) out.builderOptimizationLevel = level;
+  return out;
+}
+
 /**
  * Per-model options over shared ones (a config's `runtime.perModel[id]` over `runtime.providers`): each provider's
  * fields from `override` win. Shape profiles belong here, since detector and recognizer often share an input name.
@@ -139,15 +188,15 @@ export interface ProviderStatus {
   buildNeeded: string | null;
 }
 
-/** Provider libraries each provider loads from the binding's folder. */
-const PROVIDER_LIBRARIES: Record<ProviderName, readonly string[]> = {
-  cpu: [],
-  cuda: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'],
-  tensorrt: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_tensorrt.so'],
-};
+/** Provider libraries each provider loads from the binding's folder, named as on `platform`. */
+export function providerLibraries(name: ProviderName, platform: string): string[] {
+  if (name === 'cpu') return [];
+  const file = (base: string) => (platform === 'win32' ? `${base}.dll` : platform === 'darwin' ? `lib${base}.dylib` : `lib${base}.so`);
+  return [file('onnxruntime_providers_shared'), file(`onnxruntime_providers_${name}`)];
+}
 
 /**
- * Strings a patched binding carries in its error messages (deploy/jetson/patches/*.patch); the stock binding has
+ * Strings a patched binding carries in its error messages (deploy/jetson/patch-onnxruntime-node.mjs); the stock binding has
  * neither. Looking for them in the binary tells whether trt_* options reach TensorRT without loading a model.
  */
 export const FORWARDING_MARKERS = { tensorrt: 'UpdateTensorRTProviderOptions', cuda: 'UpdateCUDAProviderOptions' } as const;
@@ -157,7 +206,12 @@ export function inspectBinding(compiled: readonly string[], dir?: string): Bindi
   const req = createRequire(import.meta.url);
   const pkgDir = dirname(dirname(req.resolve('onnxruntime-node')));
   const version = (JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { version: string }).version;
-  const bindingDir = dir ?? join(pkgDir, 'bin', 'napi-v6', process.platform, process.arch);
+  // onnxruntime-node 1.16 ships bin/napi-v3, newer ones bin/napi-v6: take the newest that has this platform.
+  const binRoot = join(pkgDir, 'bin');
+  const napi = existsSync(binRoot) ? readdirSync(binRoot).filter((n) => /^napi-v\d+$/.test(n)) : [];
+  napi.sort((a, b) => Number(b.slice(6)) - Number(a.slice(6)));
+  const found = napi.map((n) => join(binRoot, n, process.platform, process.arch)).find((d) => existsSync(d));
+  const bindingDir = dir ?? found ?? join(binRoot, 'napi-v6', process.platform, process.arch);
   const files = existsSync(bindingDir) ? readdirSync(bindingDir).sort() : [];
   let binary = '';
   try {
@@ -178,7 +232,6 @@ export function inspectBinding(compiled: readonly string[], dir?: string): Bindi
   };
 }
 
-
 /** The build a user needs for `provider` on this platform, in words (used by errors and `facegate doctor`). */
 export function buildNeeded(provider: ProviderName, platform: string, arch: string): string {
   if (provider === 'cpu') return 'any onnxruntime-node build';
@@ -187,7 +240,7 @@ export function buildNeeded(provider: ProviderName, platform: string, arch: stri
   }
   if (platform === 'linux' && arch === 'x64') {
     return provider === 'tensorrt'
-      ? 'onnxruntime-node with its CUDA 12 provider libraries (npm install with ONNXRUNTIME_NODE_INSTALL=cuda12, which downloads them from NuGet) plus TensorRT 10 and CUDA 12 on the system; INT8/FP16/engine caches also need the patched binding of deploy/jetson/patches'
+      ? 'onnxruntime-node with its CUDA 12 provider libraries (npm install with ONNXRUNTIME_NODE_INSTALL=cuda12, which downloads them from NuGet) plus TensorRT 10 and CUDA 12 on the system; INT8/FP16/engine caches also need the binding patched by deploy/jetson/patch-onnxruntime-node.mjs'
       : 'onnxruntime-node with its CUDA 12 provider libraries (npm install with ONNXRUNTIME_NODE_INSTALL=cuda12, which downloads them from NuGet) plus CUDA 12 and cuDNN 9 on the system';
   }
   return `an onnxruntime-node build with the ${provider} provider, which npm does not publish for ${platform}/${arch}`;
@@ -197,7 +250,7 @@ export function buildNeeded(provider: ProviderName, platform: string, arch: stri
 export function providerStatuses(binding: BindingInfo): ProviderStatus[] {
   return FALLBACK_ORDER.map((name) => {
     const compiled = name === 'cpu' || binding.compiled.includes(name);
-    const missingLibraries = PROVIDER_LIBRARIES[name].filter((lib) => !binding.files.includes(lib));
+    const missingLibraries = providerLibraries(name, binding.platform).filter((lib) => !binding.files.includes(lib));
     let reason: string | null = null;
     if (!compiled) reason = `onnxruntime-node ${binding.version} for ${binding.platform}/${binding.arch} is built without ${name}`;
     else if (missingLibraries.length) reason = `${missingLibraries.join(', ')} missing from ${binding.dir}`;
@@ -246,11 +299,11 @@ export function planProviders(device: DeviceRequest, statuses: readonly Provider
     let needed = s.buildNeeded;
     if (!reason && name === 'tensorrt' && needsTensorRtForwarding(options.tensorrt) && !binding.forwardsTensorRtOptions) {
       reason = 'this onnxruntime-node binding passes only deviceId to TensorRT, so the requested int8/fp16/engine-cache/profile options would be silently dropped';
-      needed = `a binding patched to forward trt_* options (deploy/jetson/patches/onnxruntime-node-provider-options.patch); ${buildNeeded('tensorrt', binding.platform, binding.arch)}`;
+      needed = `a binding patched to forward trt_* options (deploy/jetson/patch-onnxruntime-node.mjs); ${buildNeeded('tensorrt', binding.platform, binding.arch)}`;
     }
     if (!reason && name === 'cuda' && needsCudaForwarding(options.cuda) && !binding.forwardsCudaOptions) {
       reason = 'this onnxruntime-node binding passes only deviceId to CUDA, so memoryLimitBytes/convAlgoSearch would be silently dropped';
-      needed = 'a binding patched to forward CUDA options (deploy/jetson/patches/onnxruntime-node-provider-options.patch)';
+      needed = 'a binding patched to forward CUDA options (deploy/jetson/patch-onnxruntime-node.mjs)';
     }
     if (reason) {
       if (device !== 'auto') {

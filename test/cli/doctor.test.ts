@@ -131,24 +131,49 @@ describe.skipIf(!have(MODELS_DIR))('facegate doctor on this machine', () => {
       JSON.stringify({
         models: [
           { id: 'twin', file: join(MODELS_DIR, 'mobilefacenet128.onnx'), source: { id: 'mobilefacenet128' }, target: 'cpu' },
+          // The quantiser's own record shape: id = the FP32 model's id, source = the FP32 file it came from.
+          { id: 'yunet', file: join(MODELS_DIR, 'face_detection_yunet_2026may.onnx'), target: 'cpu', source: { file: 'x.onnx', sha256: 'f'.repeat(64) } },
           { id: 'trt_only', file: 'x.onnx', fp32Id: 'mobilefacenet128', target: 'trt' },
           { id: 'gone', file: 'gone.onnx', sourceId: 'mobilefacenet128' },
           { bad: true },
         ],
       }),
     );
-    expect(readInt8Manifest(manifest).entries.map((e) => e.id)).toEqual(['twin', 'trt_only', 'gone']);
+    expect(readInt8Manifest(manifest).entries.map((e) => [e.id, e.fp32Id])).toEqual([
+      ['mobilefacenet128', 'mobilefacenet128'],
+      ['face_detection_yunet_2026may', 'yunet'],
+      ['x', 'mobilefacenet128'],
+      ['gone', 'mobilefacenet128'],
+    ]);
     const r = await runDoctor({ modelsDir: MODELS_DIR, int8Manifest: manifest, benchRuns: 3 });
     expect(validate(SCHEMA, r)).toEqual([]);
     expect(r.int8.comparisons.map((c) => [c.id, c.status])).toEqual([
-      ['twin', 'measured'],
+      ['mobilefacenet128', 'measured'],
+      ['face_detection_yunet_2026may', 'failed'],
       ['gone', 'missing'],
     ]);
+    expect(r.int8.comparisons[1]!.message).toMatch(/different yunet file/);
     const twin = r.int8.comparisons[0]!;
     expect(twin.fp32MedianMs).toBeGreaterThan(0);
     expect(twin.speedup).toBeCloseTo(twin.fp32MedianMs! / twin.int8MedianMs!, 1);
     writeFileSync(manifest, '{ not json');
     expect(readInt8Manifest(manifest).status).toBe('invalid');
+  });
+
+  const realInt8 = join(REPO_ROOT, 'models', 'int8', 'manifest.json');
+  it.skipIf(!existsSync(realInt8))('measures every CPU INT8 model of models/int8 against its FP32 model', async () => {
+    const cpuEntries = readInt8Manifest(realInt8).entries.filter((e) => e.target === 'cpu' && existsSync(join(REPO_ROOT, 'models', 'int8', e.file)));
+    const r = await runDoctor({ modelsDir: MODELS_DIR, int8Manifest: realInt8, benchRuns: 2 });
+    expect(validate(SCHEMA, r)).toEqual([]);
+    for (const e of cpuEntries) {
+      const c = r.int8.comparisons.find((x) => x.id === e.id)!;
+      const fp32File = loadManifest().models.find((m) => m.id === e.fp32Id)?.file;
+      if (!fp32File || !existsSync(join(MODELS_DIR, fp32File))) continue;
+      expect(c).toMatchObject({ status: 'measured', runs: 2 });
+      expect(c.int8MedianMs).toBeGreaterThan(0);
+      // A slower INT8 model is called out, so nobody ships it by mistake.
+      if (c.speedup! < 1) expect(r.warnings.some((w) => w.includes(e.id) && w.includes('slower'))).toBe(true);
+    }
   });
 
   describe('the command', () => {

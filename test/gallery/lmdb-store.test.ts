@@ -251,6 +251,12 @@ describe('LMDB gallery', () => {
     expect(visitors.list().map((i) => i.id)).toEqual(['guest']);
     expect(staff.search(v, { modelId: M })[0]!.id).toBe('same-id');
     expect(visitors.stats()).toMatchObject({ modelId: 'another-model', dim: 128 });
+    // Erasure in one gallery (which rewrites free pages) leaves the other intact.
+    await staff.enroll({ id: 'leaver', modelId: M, templates: [{ vector: unit(r) }] });
+    await staff.remove('leaver');
+    expect(visitors.templates('guest')).toHaveLength(1);
+    expect(visitors.templateVector(visitors.templates('guest')[0]!.templateId)).toHaveLength(128);
+    expect(staff.list().map((i) => i.id)).toEqual(['same-id']);
     await staff.close();
     await visitors.close();
     expect(listGalleries(dir)).toEqual(['staff', 'visitors']);

@@ -70,6 +70,8 @@ describe('Jetson facts', () => {
     expect(parseJetsonModel('NVIDIA Jetson AGX Orin Developer Kit\0')).toBe('orin');
     expect(parseJetsonModel('NVIDIA Jetson Xavier NX Developer Kit')).toBe('xavier');
     expect(parseJetsonModel('NVIDIA Jetson Nano Developer Kit')).toBe('nano');
+    // The Orin Nano is an Orin (Ampere, INT8), not the Maxwell Nano.
+    expect(parseJetsonModel('NVIDIA Jetson Orin Nano Developer Kit')).toBe('orin');
     expect(parseJetsonModel('quill')).toBeNull();
     expect(parseJetsonModel('NVIDIA Jetson TX2')).toBe('tx2');
     expect(parseJetsonModel('Raspberry Pi 5 Model B Rev 1.0')).toBeNull();

@@ -7,7 +7,7 @@
 import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { release, type as osType } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FaceGateError, toFaceGateError } from '../../core/errors.js';
 import { checkModel, loadManifest, packageRoot, resolveModelsDir, type ModelEntry, type ModelStatus } from '../../models/manifest.js';
@@ -102,7 +102,7 @@ Checks this box: platform, CPU int8 features, onnxruntime providers, models, INT
 options:
   --models DIR           models directory (default FACEGATE_MODELS, then ../shared/models)
   --int8-manifest FILE   INT8 model manifest (default models/int8/manifest.json in the package)
-  --bench-runs N         timed runs per model for the INT8 vs FP32 comparison (default 10; 0 skips it)
+  --bench-runs N         timed runs per model for the INT8 vs FP32 comparison (default 5; 0 skips it)
   --broker URL           check TCP reachability of an MQTT broker (mqtt://host:port, mqtts://, ws://, wss://)
   --timeout-ms N         broker connect timeout in milliseconds (default 2000)
   --config FILE          service config (JSON): --warmup uses its models, device and runtime.providers/perModel,
@@ -202,11 +202,15 @@ interface Int8Entry {
   file: string;
   fp32Id: string;
   target: string | null;
+  /** sha256 of the FP32 file it was quantised from, when recorded. */
+  sourceSha256: string | null;
 }
 
 /**
- * Reads the INT8 manifest leniently: entries need an id, a file (relative to the manifest) and the id of the FP32
- * model they were made from (`source`, `sourceId`, `fp32Id` or `fp32`, as a string or `{id}`).
+ * Reads the INT8 manifest (models/int8/manifest.json, written by the quantiser) leniently: an entry needs a file
+ * (relative to the manifest) and an id. The FP32 model it was made from is `fp32Id`/`sourceId`/`source.id` when
+ * given, else the entry's own id (the quantiser records INT8 files under their FP32 model's id). Entries are named
+ * after their file (`det_500m.int8.cpu`), since one FP32 model can have a CPU and a TensorRT flavour.
  */
 export function readInt8Manifest(path: string): { status: DoctorReport['int8']['status']; message: string | null; entries: Int8Entry[] } {
   if (!existsSync(path)) return { status: 'absent', message: `no INT8 models (${path} does not exist)`, entries: [] };
@@ -215,9 +219,19 @@ export function readInt8Manifest(path: string): { status: DoctorReport['int8']['
     if (!Array.isArray(raw.models)) throw new Error('no "models" array');
     const entries = raw.models.flatMap((m: Record<string, unknown>): Int8Entry[] => {
       const src = m.fp32Id ?? m.sourceId ?? m.fp32 ?? m.source;
-      const fp32Id = typeof src === 'string' ? src : src && typeof src === 'object' ? (src as { id?: unknown }).id : undefined;
+      const named = typeof src === 'string' ? src : src && typeof src === 'object' ? (src as { id?: unknown }).id : undefined;
+      const fp32Id = typeof named === 'string' ? named : m.id;
       if (typeof m.id !== 'string' || typeof m.file !== 'string' || typeof fp32Id !== 'string') return [];
-      return [{ id: m.id, file: m.file, fp32Id, target: typeof m.target === 'string' ? m.target : null }];
+      const sourceSha = src && typeof src === 'object' ? (src as { sha256?: unknown }).sha256 : undefined;
+      return [
+        {
+          id: basename(m.file).replace(/\.onnx$/, ''),
+          file: m.file,
+          fp32Id,
+          target: typeof m.target === 'string' ? m.target : null,
+          sourceSha256: typeof sourceSha === 'string' ? sourceSha : null,
+        },
+      ];
     });
     return { status: 'present', message: null, entries };
   } catch (e) {
@@ -253,6 +267,9 @@ async function compareInt8(entry: Int8Entry, manifestDir: string, fp32: ModelSta
   const base: Int8Comparison = { id: entry.id, fp32Id: entry.fp32Id, status: 'missing', message: null, runs, fp32MedianMs: null, int8MedianMs: null, speedup: null };
   const int8Path = resolve(manifestDir, entry.file);
   if (!fp32 || fp32.status !== 'ok') return { ...base, message: `FP32 model ${entry.fp32Id} is not verified here` };
+  if (entry.sourceSha256 && entry.sourceSha256 !== fp32.entry.sha256) {
+    return { ...base, status: 'failed', message: `made from a different ${entry.fp32Id} file (sha256 ${entry.sourceSha256.slice(0, 12)}...): quantise again` };
+  }
   if (!existsSync(int8Path)) return { ...base, message: `${int8Path} does not exist` };
   const sessions: OnnxSession[] = [];
   try {
@@ -283,7 +300,7 @@ export interface DoctorOptions {
   modelsDir?: string;
   /** INT8 manifest path. Default: models/int8/manifest.json in the package. */
   int8Manifest?: string;
-  /** Timed runs per model for INT8 vs FP32; 0 skips timing. Default 10. */
+  /** Timed runs per model for INT8 vs FP32; 0 skips timing. Default 5. */
   benchRuns?: number;
   /** Broker URL to check; none by default. */
   broker?: string;
@@ -333,7 +350,7 @@ export async function runDoctor(o: DoctorOptions = {}): Promise<DoctorReport> {
   // INT8 vs FP32, only when INT8 models exist.
   const int8Manifest = o.int8Manifest ?? join(packageRoot(), 'models', 'int8', 'manifest.json');
   const int8 = readInt8Manifest(int8Manifest);
-  const runs = o.benchRuns ?? 10;
+  const runs = o.benchRuns ?? 5;
   const comparisons: Int8Comparison[] = [];
   if (int8.status === 'invalid') warnings.push(int8.message!);
   for (const entry of int8.entries) {
@@ -505,8 +522,10 @@ export function readRuntimeConfig(path: string): RuntimeConfig {
   const providers = check(obj(runtime.providers, 'runtime.providers') as ProviderOptions, 'runtime.providers');
   const perModel: Record<string, ProviderOptions> = {};
   for (const [id, p] of Object.entries(obj(runtime.perModel, 'runtime.perModel'))) {
-    perModel[id] = check(mergeProviderOptions(providers, obj(p, `runtime.perModel.${id}`) as ProviderOptions), `runtime.perModel.${id}`);
-    perModel[id] = obj(p, `runtime.perModel.${id}`) as ProviderOptions;
+    const own = obj(p, `runtime.perModel.${id}`) as ProviderOptions;
+    // Validated as it will be used: merged over the shared options.
+    check(mergeProviderOptions(providers, own), `runtime.perModel.${id}`);
+    perModel[id] = own;
   }
   const modelIds = [models.detector, models.recognizer].filter((v): v is string => typeof v === 'string');
   return { modelsDir: typeof models.dir === 'string' ? models.dir : undefined, modelIds, device, providers, perModel };
@@ -542,7 +561,7 @@ export const command: Command = {
     const report = await runDoctor({
       modelsDir: str(args, 'models') ?? config?.modelsDir,
       int8Manifest: str(args, 'int8-manifest'),
-      benchRuns: numberFlag(str(args, 'bench-runs'), 'bench-runs', 10),
+      benchRuns: numberFlag(str(args, 'bench-runs'), 'bench-runs', 5),
       broker: str(args, 'broker'),
       brokerTimeoutMs: numberFlag(str(args, 'timeout-ms'), 'timeout-ms', 2000),
       warmup,

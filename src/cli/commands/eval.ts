@@ -6,9 +6,10 @@ import { createEngine } from '../../engine.js';
 import { evaluatePairs, readPairsFile, rocPlotSvg, type LabelledPair } from '../../evaluate.js';
 import { bool, numberFlag, parse, printJsonLine, str, type Command } from '../common.js';
 import { ENGINE_OPTIONS, ENGINE_USAGE, engineOptionsFrom } from '../engine-flags.js';
+import { formatRejectTable, qualityCurve, qualityPlotPath } from '../../quality-eval.js';
 
 const USAGE = `usage: facegate eval --pairs CSV --root DIR [--source PREFIX] [--limit N] [--face center|largest] [--flip]
-                     [--plot roc.svg] [--json]
+                     [--quality] [--plot roc.svg] [--json]
 
 Embeds every distinct image of a labelled pairs file once, scores each pair by cosine similarity and prints:
 accuracy by 10-fold cross-validation of the threshold (pair i in fold i mod 10), TAR at FAR 1e-3 and 1e-2, ROC AUC,
@@ -21,6 +22,8 @@ the cross-validated threshold, pairs used, and pairs lost to an image with no fa
   --face WHICH     center (default: the labelled face of LFW-style crops) or largest
   --flip           fuse flipped crops into each embedding
   --plot FILE      write the ROC curve (TAR vs log FAR) as SVG
+  --quality        also rank pairs by face quality (the lower of the two) and print the error at the CV threshold
+                   after rejecting the lowest 0..30 %; with --plot, the curve goes to FILE-quality.svg
   --json           print the whole report as one JSON object (ROC points left out)
 progress goes to stderr. exit status: 0 when evaluated (even with lost pairs), 1 on errors, 2 for usage errors.
 
@@ -35,6 +38,7 @@ const OPTIONS = {
   face: { type: 'string' },
   flip: { type: 'boolean' },
   plot: { type: 'string' },
+  quality: { type: 'boolean' },
 } as const;
 
 /** Every k-th row so that a subset keeps the file's mix of labels and sources. */
@@ -108,6 +112,14 @@ export const command: Command = {
           throw new FaceGateError('FILE_NOT_FOUND', `cannot write ${plot}: ${(e as Error).message}`, { cause: e, details: { path: plot } });
         }
       }
+      // Quality versus error (src/quality-eval.ts): measured on the same selected faces, ranked at the CV threshold.
+      const quality = bool(args, 'quality')
+        ? await qualityCurve(engine, pairs, result.scores, result.overall.threshold, {
+            root: str(args, 'root') ?? '.',
+            face,
+            ...(plot ? { plotPath: qualityPlotPath(plot) } : {}),
+          })
+        : undefined;
       if (bool(args, 'json')) {
         printJsonLine({
           pairsFile: pairsPath,
@@ -124,6 +136,7 @@ export const command: Command = {
           overall: summary(result.overall),
           bySource: Object.fromEntries(Object.entries(result.bySource).map(([k, v]) => [k, summary(v)])),
           ...(plot ? { plot } : {}),
+          ...(quality ? { quality } : {}),
         });
       } else {
         const out = [
@@ -133,6 +146,8 @@ export const command: Command = {
           ...Object.entries(result.bySource).map(([k, v]) => describe(k, v)),
           ...result.failures.slice(0, 10).map((f) => `  no embedding: ${f.path} (${f.code})`),
           ...(plot ? [`ROC curve written to ${plot}`] : []),
+          ...(quality ? [`error versus reject by pair quality (${quality.pairs} pairs, threshold ${quality.threshold.toFixed(4)}):`, formatRejectTable(quality.points)] : []),
+          ...(quality?.plot ? [`error-versus-reject curve written to ${quality.plot}`] : []),
         ];
         process.stdout.write(`${out.join('\n')}\n`);
       }

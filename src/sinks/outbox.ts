@@ -1,0 +1,187 @@
+/**
+ * The durable outbox of the event sinks: an ordered queue on LMDB. An event is appended (and committed) before any
+ * attempt to deliver it, and removed only once delivery is acknowledged (MQTT PUBACK, a 2xx webhook answer), so a
+ * broker outage or a process killed with SIGKILL loses nothing: the next run replays the queue oldest first.
+ *
+ * Why LMDB (lmdb-js, also the gallery's store): it is already a dependency, commits are crash-safe (copy-on-write
+ * B-tree, no recovery step), keys are ordered (sequence numbers give replay order for free), and lmdb-js commits
+ * asynchronously off the event loop, so the camera loop never waits for a disk sync. A commit is visible (and
+ * survives a process kill) when `append` resolves; the OS flush to disk follows right after (overlappingSync).
+ *
+ * The queue is bounded: when `maxEvents` entries are waiting, appending drops the oldest one and counts it.
+ * One process at a time should own an outbox directory (two would both replay it).
+ */
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { FaceGateError } from '../core/errors.js';
+
+export interface OutboxOptions {
+  /** Directory of the LMDB environment; created when absent. A path that is a file fails (CONFIG_INVALID). */
+  readonly path: string;
+  /** Most entries kept; appending beyond it drops the oldest (counted in `dropped`). Default 100000. */
+  readonly maxEvents?: number;
+  /** Maximum size of the environment in bytes (address space, not disk). Default 1 GiB. */
+  readonly mapSizeBytes?: number;
+}
+
+/** One queued message. */
+export interface OutboxEntry {
+  /** Position in the queue: increasing, never reused within an outbox directory. */
+  readonly seq: number;
+  /** Where it goes (an MQTT topic, a URL path: the sink decides). */
+  readonly topic: string;
+  /** The serialised message (JSON text). */
+  readonly payload: string;
+  /** True when the entry was already in the outbox when this process opened it (it is a replay). */
+  readonly fromEarlierRun: boolean;
+}
+
+/** Counters of an outbox since it was opened. */
+export interface OutboxStats {
+  /** Entries waiting now. */
+  pending: number;
+  /** Entries appended by this process. */
+  appended: number;
+  /** Entries removed after delivery by this process. */
+  removed: number;
+  /** Entries dropped (oldest first) because the outbox was full. */
+  dropped: number;
+  /** Entries that were waiting when the outbox was opened (left by an earlier run). */
+  recovered: number;
+}
+
+interface StoredEntry {
+  topic: string;
+  payload: string;
+}
+
+export const OUTBOX_DEFAULTS = {
+  maxEvents: 100_000,
+  mapSizeBytes: 1024 ** 3,
+} as const;
+
+/** A bounded, ordered, crash-safe queue of messages on LMDB. Open with `Outbox.open`; `close()` when done. */
+export class Outbox {
+  readonly path: string;
+  readonly maxEvents: number;
+  private readonly root: RootDatabase;
+  private readonly db: Database<StoredEntry, number>;
+  private nextSeq: number;
+  /** Entries with seq below this were written by an earlier run. */
+  private readonly firstSeqOfRun: number;
+  private count: number;
+  private closed = false;
+  private readonly counters = { appended: 0, removed: 0, dropped: 0, recovered: 0 };
+  /** Serialises appends, so drop-oldest and the count stay exact. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(path: string, maxEvents: number, root: RootDatabase) {
+    this.path = path;
+    this.maxEvents = maxEvents;
+    this.root = root;
+    this.db = root.openDB<StoredEntry, number>({ name: 'outbox', encoding: 'msgpack', keyEncoding: 'ordered-binary' });
+    let last = 0;
+    for (const key of this.db.getKeys({ reverse: true, limit: 1 })) last = key;
+    this.nextSeq = last + 1;
+    this.firstSeqOfRun = this.nextSeq;
+    this.count = this.db.getCount();
+    this.counters.recovered = this.count;
+  }
+
+  /** Opens (or creates) the outbox at `options.path`. Throws CONFIG_INVALID for a bad path or bound. */
+  static open(options: OutboxOptions): Outbox {
+    const maxEvents = options.maxEvents ?? OUTBOX_DEFAULTS.maxEvents;
+    if (!Number.isSafeInteger(maxEvents) || maxEvents < 1) {
+      throw new FaceGateError('CONFIG_INVALID', `outbox.maxEvents must be a positive integer, got ${String(maxEvents)}`, { details: { field: 'outbox.maxEvents' } });
+    }
+    if (typeof options.path !== 'string' || options.path === '') {
+      throw new FaceGateError('CONFIG_INVALID', 'outbox.path must name a directory', { details: { field: 'outbox.path' } });
+    }
+    if (existsSync(options.path) && !statSync(options.path).isDirectory()) {
+      throw new FaceGateError('CONFIG_INVALID', `outbox.path ${options.path} is a file; it must name a directory`, { details: { field: 'outbox.path', path: options.path } });
+    }
+    let root: RootDatabase;
+    try {
+      mkdirSync(options.path, { recursive: true });
+      root = open({ path: options.path, maxDbs: 4, mapSize: options.mapSizeBytes ?? OUTBOX_DEFAULTS.mapSizeBytes });
+    } catch (e) {
+      throw new FaceGateError('CONFIG_INVALID', `outbox.path ${options.path} cannot be opened: ${(e as Error).message}`, { cause: e, details: { field: 'outbox.path', path: options.path } });
+    }
+    return new Outbox(options.path, maxEvents, root);
+  }
+
+  /**
+   * Appends a message; resolves with its entry once it is committed. When the outbox is full, the oldest entries
+   * are removed in the same transaction and counted as dropped.
+   */
+  append(topic: string, payload: string): Promise<OutboxEntry> {
+    this.assertOpen();
+    const run = async (): Promise<OutboxEntry> => {
+      const seq = this.nextSeq++;
+      const excess = this.count + 1 - this.maxEvents;
+      const victims: number[] = [];
+      if (excess > 0) for (const key of this.db.getKeys({ limit: excess })) victims.push(key);
+      await this.db.transaction(() => {
+        for (const key of victims) this.db.removeSync(key);
+        this.db.putSync(seq, { topic, payload });
+      });
+      this.count += 1 - victims.length;
+      this.counters.dropped += victims.length;
+      this.counters.appended++;
+      return { seq, topic, payload, fromEarlierRun: false };
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Up to `limit` waiting entries with seq > `afterSeq`, oldest first. */
+  peek(limit: number, afterSeq = 0): OutboxEntry[] {
+    this.assertOpen();
+    const out: OutboxEntry[] = [];
+    for (const { key, value } of this.db.getRange({ start: afterSeq + 1, limit })) {
+      out.push({ seq: key, topic: value.topic, payload: value.payload, fromEarlierRun: key < this.firstSeqOfRun });
+    }
+    return out;
+  }
+
+  /** True while the entry is waiting (not yet removed or dropped). */
+  has(seq: number): boolean {
+    return !this.closed && this.db.doesExist(seq);
+  }
+
+  /** Removes a delivered entry; resolves once committed. Removing an entry that is gone (dropped) is a no-op. */
+  remove(seq: number): Promise<void> {
+    const run = async (): Promise<void> => {
+      // After close() the entry simply stays for the next run (a redelivery, never a loss).
+      if (this.closed || !this.db.doesExist(seq)) return;
+      await this.db.remove(seq);
+      this.count--;
+      this.counters.removed++;
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Entries waiting now. */
+  size(): number {
+    return this.count;
+  }
+
+  stats(): OutboxStats {
+    return { pending: this.count, ...this.counters };
+  }
+
+  /** Waits for pending writes, then closes the environment. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.chain;
+    this.closed = true;
+    await this.root.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new FaceGateError('SINK_FAILED', `outbox ${this.path} was used after close()`);
+  }
+}

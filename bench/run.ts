@@ -3,8 +3,10 @@
  * Each suite is a module in bench/ exporting `run(): Promise<void>` that prints its own table.
  */
 const SUITES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
+  engine: () => import('./engine.js'),
   gallery: () => import('./gallery.js'),
   quality: () => import('./quality.js'),
+  pipeline: () => import('./pipeline.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

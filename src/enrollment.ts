@@ -288,6 +288,8 @@ export interface FaceIdentification extends Identification {
   /** The face's box in image pixels; null for an aligned crop. */
   box: Box | null;
   score: number;
+  /** The face's embedding (to search other galleries or enrol without embedding again). */
+  embedding: Float32Array;
 }
 
 /**
@@ -311,7 +313,7 @@ export async function identifyImage(
   const img = await engine.decode(input);
   if (isAlignedCrop(engine, img, o.aligned)) {
     const r = await engine.embedAligned(img);
-    return [{ ...gallery.identify(r.embedding, search), box: null, score: 1 }];
+    return [{ ...gallery.identify(r.embedding, search), box: null, score: 1, embedding: r.embedding }];
   }
   let faces = (await engine.detect(img)).filter((f) => f.score >= o.minScore && shortSide(f.box) >= o.minFacePx);
   if (faces.length === 0) return [];
@@ -324,5 +326,5 @@ export async function identifyImage(
     faces = [faces.reduce((a, b) => (d(b) < d(a) ? b : a))];
   }
   const embeddings = await engine.embedFaces(img, faces);
-  return embeddings.map((e) => ({ ...gallery.identify(e.embedding, search), box: e.face.box, score: e.face.score }));
+  return embeddings.map((e) => ({ ...gallery.identify(e.embedding, search), box: e.face.box, score: e.face.score, embedding: e.embedding }));
 }

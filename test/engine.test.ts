@@ -159,5 +159,7 @@ describe.skipIf(!have(join(MODELS_DIR, 'det_500m.onnx'), join(MODELS_DIR, 'mobil
     await expect(createEngine({ threshold: 3 })).rejects.toSatisfy((e) => isFaceGateError(e, 'CONFIG_INVALID'));
     await expect(createEngine({ detector: 'mobilefacenet128' })).rejects.toSatisfy((e) => isFaceGateError(e, 'CONFIG_INVALID'));
     await expect(createEngine({ detect: { scoreThreshold: -1 }, intraOpThreads: 1 })).rejects.toSatisfy((e) => isFaceGateError(e, 'CONFIG_INVALID'));
+    await expect(createEngine({ detect: { inputSize: 100 }, intraOpThreads: 1 })).rejects.toSatisfy((e) => isFaceGateError(e, 'CONFIG_INVALID'));
+    await expect(createEngine({ detector: 'yunet', detect: { inputSize: [320, 250] }, intraOpThreads: 1 })).rejects.toSatisfy((e) => isFaceGateError(e, 'CONFIG_INVALID'));
   });
 });

@@ -143,9 +143,32 @@ export function getField<T>(config: RunConfig, path: string): T | undefined {
   return o as T | undefined;
 }
 
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length]!;
+}
+
+/** The known field nearest a misspelt one (at most 2 edits, case ignored), for the error message. */
 function closest(name: string): string | undefined {
-  const lower = name.toLowerCase();
-  return CONFIG_FIELDS.map((f) => f.path).find((p) => p.toLowerCase() === lower || p.toLowerCase().endsWith(`.${lower.split('.').at(-1)}`));
+  let best: string | undefined;
+  let bestD = 3;
+  for (const f of CONFIG_FIELDS) {
+    const dist = editDistance(name.toLowerCase(), f.path.toLowerCase());
+    if (dist < bestD) {
+      bestD = dist;
+      best = f.path;
+    }
+  }
+  return best;
 }
 
 /** Checks a parsed configuration object (from a file): unknown fields and bad values are CONFIG_INVALID naming the field. */

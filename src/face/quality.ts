@@ -203,37 +203,35 @@ export function imageStats(gray: Float32Array, width: number, region: Region): {
 export function blurEffect(gray: Float32Array, width: number, region: Region, boxPx = 11): number {
   const half = boxPx >> 1;
   const height = gray.length / width;
+  const blurred = new Float32Array(gray.length);
   let worst = 0;
-  for (const [dx, dy] of [
-    [1, 0],
-    [0, 1],
-  ] as const) {
-    let sF = 0;
-    let sV = 0;
-    // Box-filtered value at (x, y) along the axis, clamped at the image border.
-    const box = (x: number, y: number): number => {
+  for (const horizontal of [true, false]) {
+    // Box filter along one axis by a running sum, the border pixel repeated (prefix sums would cost the same).
+    const lines = horizontal ? height : width;
+    const len = horizontal ? width : height;
+    const step = horizontal ? 1 : width;
+    for (let l = 0; l < lines; l++) {
+      const base = horizontal ? l * width : l;
       let acc = 0;
-      for (let k = -half; k <= half; k++) {
-        const xx = Math.min(width - 1, Math.max(0, x + k * dx));
-        const yy = Math.min(height - 1, Math.max(0, y + k * dy));
-        acc += gray[yy * width + xx]!;
-      }
-      return acc / boxPx;
-    };
-    for (let y = region.y1; y < region.y2; y++) {
-      let prevB = box(region.x1 - dx, y - dy);
-      for (let x = region.x1; x < region.x2; x++) {
-        const dF = Math.abs(gray[y * width + x]! - gray[(y - dy) * width + x - dx]!);
-        const b = box(x, y);
-        const bPrev = dx === 1 ? prevB : box(x, y - 1);
-        const dB = Math.abs(b - bPrev);
-        prevB = b;
-        sF += dF;
-        sV += Math.max(0, dF - dB);
+      for (let k = -half; k <= half; k++) acc += gray[base + Math.min(len - 1, Math.max(0, k)) * step]!;
+      for (let i = 0; i < len; i++) {
+        blurred[base + i * step] = acc / boxPx;
+        acc += gray[base + Math.min(len - 1, i + half + 1) * step]! - gray[base + Math.max(0, i - half) * step]!;
       }
     }
-    if (sF > 0) worst = Math.max(worst, (sF - sV) / sF);
-    else worst = 1;
+    const back = step;
+    let sF = 0;
+    let sV = 0;
+    for (let y = region.y1; y < region.y2; y++) {
+      for (let x = region.x1; x < region.x2; x++) {
+        const i = y * width + x;
+        const dF = Math.abs(gray[i]! - gray[i - back]!);
+        const dB = Math.abs(blurred[i]! - blurred[i - back]!);
+        sF += dF;
+        if (dF > dB) sV += dF - dB;
+      }
+    }
+    worst = Math.max(worst, sF > 0 ? (sF - sV) / sF : 1);
   }
   return worst;
 }

@@ -102,7 +102,13 @@ export async function createScrfdDetector(
   const strides = entry.output.strides ?? [8, 16, 32];
   const anchors = entry.output.anchorsPerCell ?? 2;
   const multiple = entry.input.sizeMultiple ?? 32;
-  resolveDetectOptions(defaults); // validate once at construction
+  try {
+    // Bad defaults fail at construction, not on every frame.
+    planLetterbox(640, 480, entry.input.size ?? resolveDetectOptions(defaults).inputSize, multiple);
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
   // One tensor reused while the input size stays the same (video frames); a call that overlaps another gets its own.
   let spare: Float32Array | undefined;
 

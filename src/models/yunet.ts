@@ -11,10 +11,6 @@ import type { ModelEntry } from './manifest.js';
 import { imageToTensor } from './tensor.js';
 import type { DetectOptions, Detector } from './types.js';
 
-function stripUndefinedScore(d: DetectOptions): DetectOptions {
-  return d.scoreThreshold === undefined ? (({ scoreThreshold: _, ...rest }) => rest)(d) : d;
-}
-
 const KINDS = ['cls', 'obj', 'bbox', 'kps'] as const;
 type Kind = (typeof KINDS)[number];
 
@@ -56,7 +52,7 @@ export async function createYunetDetector(
   sessionOptions: SessionOptions = {},
   defaultsIn: DetectOptions = {},
 ): Promise<Detector> {
-  const defaults: DetectOptions = { scoreThreshold: YUNET_SCORE_THRESHOLD, ...stripUndefinedScore(defaultsIn) };
+  const defaults: DetectOptions = { ...defaultsIn, scoreThreshold: defaultsIn.scoreThreshold ?? YUNET_SCORE_THRESHOLD };
   const session = await createSession(modelPath, { label: entry.id, modelSha256: entry.sha256, ...sessionOptions });
   const inputName = entry.input.name;
   const strides = entry.output.strides ?? [8, 16, 32];
@@ -66,7 +62,8 @@ export async function createYunetDetector(
       throw new FaceGateError('MODEL_INCOMPATIBLE', `${modelPath}: no input "${inputName}" (has ${session.inputs.map((i) => i.name).join(', ')})`);
     }
     table = outputTable(session, strides);
-    resolveDetectOptions(defaults);
+    // Bad defaults fail at construction, not on every frame.
+    planLetterbox(640, 480, entry.input.size ?? resolveDetectOptions(defaults).inputSize, entry.input.sizeMultiple ?? 32);
   } catch (e) {
     await session.close();
     throw e;

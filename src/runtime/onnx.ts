@@ -15,6 +15,7 @@ import {
   planProviders,
   providerStatuses,
   SILENT_LOGGER,
+  tensorRtOptionsFromEnv,
   type BindingInfo,
   type ProviderLogger,
   type ProviderName,
@@ -125,8 +126,10 @@ export async function createSession(model: string | Uint8Array, options: Session
   const label = options.label ?? modelPath;
   const binding = bindingInfo();
   let providerOptions = options.providers ?? {};
-  if (providerOptions.tensorrt && device !== 'cpu' && device !== 'cuda') {
-    providerOptions = { ...providerOptions, tensorrt: adaptTensorRtToBoard(providerOptions.tensorrt, detectJetson(), logger) };
+  if (device === 'tensorrt' || device === 'auto') {
+    // FACEGATE_TRT_* (the service's environment) under explicit options, so every command finds the same engines.
+    const tensorrt = { ...tensorRtOptionsFromEnv(), ...providerOptions.tensorrt };
+    if (Object.keys(tensorrt).length) providerOptions = { ...providerOptions, tensorrt: adaptTensorRtToBoard(tensorrt, detectJetson(), logger) };
   }
   // Throws PROVIDER_UNAVAILABLE (naming the build needed) for an explicit provider this build cannot honour.
   const plan = planProviders(device, providerStatuses(binding), binding, providerOptions);

@@ -142,19 +142,6 @@ export function tensorRtOptionsFromEnv(env: Readonly<Record<string, string | und
   return out;
 }
 
-/**
- * Per-model options over shared ones (a config's `runtime.perModel[id]` over `runtime.providers`): each provider's
- * fields from `override` win. Shape profiles belong here, since detector and recognizer often share an input name.
- */
-export function mergeProviderOptions(base: ProviderOptions, override: ProviderOptions | undefined): ProviderOptions {
-  if (!override) return base;
-  const out: ProviderOptions = { ...base };
-  for (const name of FALLBACK_ORDER) {
-    if (override[name]) (out as Record<string, unknown>)[name] = { ...(base[name] ?? {}), ...override[name] };
-  }
-  return out;
-}
-
 /** Facts about the installed onnxruntime-node binding. */
 export interface BindingInfo {
   /** onnxruntime-node package version. */

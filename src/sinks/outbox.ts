@@ -61,7 +61,7 @@ export const OUTBOX_DEFAULTS = {
 } as const;
 
 /** A bounded, ordered, crash-safe queue of messages on LMDB. Open with `Outbox.open`; `close()` when done. */
-export class Outbox {
+export class Outbox implements MessageQueue {
   readonly path: string;
   readonly maxEvents: number;
   private readonly root: RootDatabase;
@@ -183,5 +183,68 @@ export class Outbox {
 
   private assertOpen(): void {
     if (this.closed) throw new FaceGateError('SINK_FAILED', `outbox ${this.path} was used after close()`);
+  }
+}
+
+/** What a sink needs of a queue: the LMDB `Outbox`, or the in-memory `MemoryOutbox` where durability is not asked for. */
+export interface MessageQueue {
+  append(topic: string, payload: string): Promise<OutboxEntry>;
+  peek(limit: number, afterSeq?: number): OutboxEntry[];
+  remove(seq: number): Promise<void>;
+  size(): number;
+  stats(): OutboxStats;
+  close(): Promise<void>;
+}
+
+/**
+ * The same bounded ordered queue in memory: survives outages of the receiver but not a restart of the process.
+ * Used by the webhook sink when no outbox path is configured.
+ */
+export class MemoryOutbox implements MessageQueue {
+  private readonly entries: OutboxEntry[] = [];
+  private nextSeq = 1;
+  private readonly counters = { appended: 0, removed: 0, dropped: 0, recovered: 0 };
+
+  /** @param maxEvents most entries kept; beyond it the oldest are dropped. Default 100000. */
+  constructor(readonly maxEvents: number = OUTBOX_DEFAULTS.maxEvents) {
+    if (!Number.isSafeInteger(maxEvents) || maxEvents < 1) {
+      throw new FaceGateError('CONFIG_INVALID', `outbox.maxEvents must be a positive integer, got ${String(maxEvents)}`, { details: { field: 'outbox.maxEvents' } });
+    }
+  }
+
+  append(topic: string, payload: string): Promise<OutboxEntry> {
+    const entry: OutboxEntry = { seq: this.nextSeq++, topic, payload, fromEarlierRun: false };
+    this.entries.push(entry);
+    this.counters.appended++;
+    while (this.entries.length > this.maxEvents) {
+      this.entries.shift();
+      this.counters.dropped++;
+    }
+    return Promise.resolve(entry);
+  }
+
+  peek(limit: number, afterSeq = 0): OutboxEntry[] {
+    return this.entries.filter((e) => e.seq > afterSeq).slice(0, limit);
+  }
+
+  remove(seq: number): Promise<void> {
+    const i = this.entries.findIndex((e) => e.seq === seq);
+    if (i >= 0) {
+      this.entries.splice(i, 1);
+      this.counters.removed++;
+    }
+    return Promise.resolve();
+  }
+
+  size(): number {
+    return this.entries.length;
+  }
+
+  stats(): OutboxStats {
+    return { pending: this.entries.length, ...this.counters };
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 }

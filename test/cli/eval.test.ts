@@ -52,7 +52,8 @@ describe('facegate eval: usage errors', () => {
 describe.skipIf(!have(PAIRS, join(MODELS_DIR, 'det_500m.onnx'), join(MODELS_DIR, 'mobilefacenet512_faceplugin.onnx')))('facegate eval on the dev pairs', () => {
   it('200 pairs spread over the file: no pair lost, accuracy above the measured floor, a readable ROC plot', async () => {
     const plot = join(tmp, 'roc.svg');
-    const r = await runCli(['eval', '--pairs', PAIRS, '--root', FACES, '--limit', '200', '--threads', '1', '--json', '--plot', plot]);
+    const scores = join(tmp, 'scores.csv');
+    const r = await runCli(['eval', '--pairs', PAIRS, '--root', FACES, '--limit', '200', '--threads', '1', '--json', '--plot', plot, '--scores', scores]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/embedding images \d+\/\d+/);
     const j = JSON.parse(r.stdout) as EvalJson;
@@ -66,6 +67,13 @@ describe.skipIf(!have(PAIRS, join(MODELS_DIR, 'det_500m.onnx'), join(MODELS_DIR,
     expect(j.overall.auc).toBeGreaterThan(0.99);
     expect(j.bySource['lfw-view1-devtest']!.accuracy).toBeGreaterThanOrEqual(0.97);
     expect(j.overall.tarAtFar.map((t) => t.farTarget)).toEqual([0.001, 0.01]);
+    const rows = readFileSync(scores, 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('label,path1,path2,source,similarity');
+    expect(rows).toHaveLength(201);
+    for (const row of rows.slice(1)) {
+      const sim = Number(row.split(',')[4]);
+      expect(sim >= -1 && sim <= 1).toBe(true);
+    }
     const svg = readFileSync(plot, 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     for (const text of ['false accept rate', 'true accept rate', 'lfw-view1-devtest', 'AUC']) expect(svg).toContain(text);

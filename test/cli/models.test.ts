@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ describe.skipIf(!have(join(MODELS_DIR, 'det_500m.onnx')))('facegate models', () 
     expect(lines.filter((l) => l.id).map((l) => l.id)).toEqual(manifest.models.map((m) => m.id));
     const status = Object.fromEntries(lines.map((l) => [l.id ?? l.file, l.status]));
     expect(status.det_500m).toBe('verified');
-    for (const m of manifest.models) expect(status[m.id]).toBe(have(join(MODELS_DIR, m.file)) ? 'verified' : 'missing');
+    for (const m of manifest.models) expect(status[m.id]).toBe(existsSync(join(MODELS_DIR, m.file)) ? 'verified' : 'missing');
   });
 
   it('flags a corrupt file as mismatch with its actual sha256, and an unknown .onnx file; text output too', async () => {

@@ -1,41 +1,21 @@
 /**
  * The gallery across processes: a writer SIGKILLed mid-enrolment leaves a consistent store, and readers in other
- * processes see the writer's commits. Child processes run the gallery compiled from src/ (tsc into
- * node_modules/.cache, so `lmdb` resolves) from small scripts written into a temporary directory.
+ * processes see the writer's commits. Child processes run the built gallery (dist/, built by test/global-setup.ts)
+ * from small scripts written into a temporary directory.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { centroidOf } from '../../src/gallery/gallery.js';
 import { openGallery } from '../../src/gallery/lmdb-store.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'facegate-gallery-mp-'));
-const BUILD = join(REPO_ROOT, 'node_modules', '.cache', 'facegate-test', `gallery-${process.pid}`);
-let storeJs = '';
+const storeJs = join(REPO_ROOT, 'dist', 'src', 'gallery', 'lmdb-store.js');
 
-beforeAll(() => {
-  execFileSync(
-    process.execPath,
-    [
-      join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-      ...['--outDir', BUILD, '--rootDir', join(REPO_ROOT, 'src'), '--module', 'NodeNext', '--moduleResolution', 'NodeNext'],
-      ...['--target', 'ES2022', '--strict', '--types', 'node', '--skipLibCheck', '--declaration', 'false'],
-      join(REPO_ROOT, 'src', 'gallery', 'lmdb-store.ts'),
-    ],
-    { cwd: REPO_ROOT, stdio: 'pipe' },
-  );
-  // Under node_modules the nearest package.json scope would be CommonJS.
-  writeFileSync(join(BUILD, 'package.json'), '{"type":"module"}\n');
-  storeJs = join(BUILD, 'gallery', 'lmdb-store.js');
-});
-
-afterAll(() => {
-  rmSync(TMP, { recursive: true, force: true });
-  rmSync(BUILD, { recursive: true, force: true });
-});
+afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 
 /** Shared by the child scripts: a seeded unit vector per (identity, template). */
 const VECTOR_JS = `

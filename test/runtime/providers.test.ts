@@ -11,6 +11,7 @@ import {
   FALLBACK_ORDER,
   planProviders,
   providerStatuses,
+  tensorRtOptionsFromEnv,
   tensorRtProviderOptions,
   type BindingInfo,
   type ProviderLogger,
@@ -114,6 +115,26 @@ describe('TensorRT option mapping', () => {
     expect(executionProviderEntry('tensorrt', { tensorrt: { deviceId: 1, fp16: true } })).toEqual({ name: 'tensorrt', deviceId: 1, trt_fp16_enable: '1' });
     expect(executionProviderEntry('cuda', { cuda: { memoryLimitBytes: 2 ** 30 } })).toEqual({ name: 'cuda', deviceId: 0, gpu_mem_limit: String(2 ** 30) });
     expect(executionProviderEntry('cpu', {})).toEqual({ name: 'cpu' });
+  });
+});
+
+describe('TensorRT settings from the environment', () => {
+  it('reads FACEGATE_TRT_* into options, caches under one root', () => {
+    expect(tensorRtOptionsFromEnv({})).toEqual({});
+    expect(
+      tensorRtOptionsFromEnv({ FACEGATE_TRT_INT8: 'yes', FACEGATE_TRT_FP16: '0', FACEGATE_TRT_CACHE_DIR: '/c', FACEGATE_TRT_WORKSPACE_MB: '256', FACEGATE_TRT_BUILDER_LEVEL: '2' }),
+    ).toEqual({ int8: true, fp16: false, engineCacheDir: '/c/engines', timingCacheDir: '/c/timing', workspaceSizeBytes: 256 * 1024 * 1024, builderOptimizationLevel: 2 });
+  });
+  it('rejects a bad value with CONFIG_INVALID naming the variable', () => {
+    for (const env of [{ FACEGATE_TRT_FP16: 'maybe' }, { FACEGATE_TRT_WORKSPACE_MB: '-5' }, { FACEGATE_TRT_BUILDER_LEVEL: '9' }]) {
+      try {
+        tensorRtOptionsFromEnv(env);
+        expect.unreachable(JSON.stringify(env));
+      } catch (e) {
+        expect(isFaceGateError(e, 'CONFIG_INVALID')).toBe(true);
+        expect((e as Error).message).toContain(Object.keys(env)[0]);
+      }
+    }
   });
 });
 
@@ -240,6 +261,19 @@ describe.skipIf(!have(DET))('createSession with providers (real model)', () => {
       expect(readdirSync(cacheRoot)).toEqual([]);
     } finally {
       await s.close();
+    }
+  });
+
+  it('reads FACEGATE_TRT_* for tensorrt/auto (a bad value is CONFIG_INVALID), and not for cpu', async () => {
+    process.env.FACEGATE_TRT_FP16 = 'maybe';
+    try {
+      const err = await createSession(DET, { device: 'auto' }).catch((e: unknown) => e);
+      expect(isFaceGateError(err, 'CONFIG_INVALID')).toBe(true);
+      const s = await createSession(DET, { device: 'cpu' });
+      expect(s.provider).toBe('cpu');
+      await s.close();
+    } finally {
+      delete process.env.FACEGATE_TRT_FP16;
     }
   });
 

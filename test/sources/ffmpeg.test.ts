@@ -128,3 +128,40 @@ describe('failures are retried with backoff, never thrown at the caller until at
     }).rejects.toThrow(/apt-get install ffmpeg/);
   });
 });
+
+describe.skipIf(!have(CLIP))('recovery', () => {
+  it('a stream that ends (camera gone) reconnects and frames resume with increasing timestamps', async () => {
+    const statuses: SourceStatus[] = [];
+    // the clip read as a live URL-like input: its end is a disconnect, not the end of the source
+    const src = createFfmpegSource({ input: CLIP, kind: 'url', fps: 2, maxWidthPx: 64, reconnect: { initialDelayMs: 20, jitter: 0 }, onStatus: (s) => statuses.push(s) });
+    const pts: number[] = [];
+    for await (const f of src.frames()) {
+      pts.push(f.ptsMs);
+      if (src.stats().reconnects >= 1 && pts.length >= 25) break;
+    }
+    expect(statuses.some((s) => s.state === 'reconnecting' && /ended/.test(s.error?.message ?? ''))).toBe(true);
+    expect(src.stats().reconnects).toBe(1);
+    for (let i = 1; i < pts.length; i++) expect(pts[i]!).toBeGreaterThan(pts[i - 1]!);
+  });
+
+  it('a file that is missing at start is picked up once it appears', async () => {
+    const { mkdtempSync, rmSync, symlinkSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'facegate-late-'));
+    const late = join(dir, 'late.mp4');
+    try {
+      const states: string[] = [];
+      const src = createFfmpegSource({ input: late, fps: 2, maxWidthPx: 64, reconnect: { initialDelayMs: 50, maxDelayMs: 100, jitter: 0 }, onStatus: (s) => states.push(s.state) });
+      setTimeout(() => symlinkSync(CLIP, late), 300);
+      let n = 0;
+      for await (const _ of src.frames()) n++;
+      expect(n).toBeGreaterThanOrEqual(19);
+      expect(states[0]).toBe('connecting');
+      expect(states).toContain('reconnecting');
+      expect(states.slice(-2)).toEqual(['streaming', 'ended']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

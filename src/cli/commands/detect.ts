@@ -12,8 +12,10 @@ import { findModel, loadManifest, requireModel, resolveModelsDir } from '../../m
 import { bool, parse, printJsonLine, Progress, str, type Command } from '../common.js';
 import { ENGINE_OPTIONS, ENGINE_USAGE, engineOptionsFrom } from '../engine-flags.js';
 import { faceJson } from '../face-json.js';
+import { assessFaces } from '../../quality-check.js';
+import { QUALITY_FLAGS, QUALITY_FLAGS_USAGE, presetFrom, qualityJson, qualityLine } from './quality.js';
 
-const USAGE = `usage: facegate detect IMG... [--json] [--draw OUT]
+const USAGE = `usage: facegate detect IMG... [--json] [--draw OUT] [--quality [--preset P]]
 
 Finds faces and prints, per image, each face's box [x, y, w, h], score and 5 keypoints.
   --json        one JSON line per image: {"path", "faces": [{"box", "score", "landmarks"}]} or {"path", "error"}
@@ -21,6 +23,7 @@ Finds faces and prints, per image, each face's box [x, y, w, h], score and 5 key
                 several (created; each output keeps its input's file name)
   --max-faces N keep at most N faces (largest, most central first)
   --min-face-px N drop faces narrower than N pixels
+${QUALITY_FLAGS_USAGE}
 exit status: 0 when at least one image was read, 1 when none could be (or a model is missing), 2 for usage errors.
 
 ${ENGINE_USAGE}`;
@@ -30,6 +33,7 @@ const OPTIONS = {
   draw: { type: 'string' },
   'max-faces': { type: 'string' },
   'min-face-px': { type: 'string' },
+  ...QUALITY_FLAGS,
 } as const;
 
 /** Where the drawing of image `i` goes: OUT itself for a single image, else OUT/<name>, de-duplicated. */
@@ -68,6 +72,8 @@ export const command: Command = {
     const draw = str(args, 'draw');
     const targets = draw ? drawTargets(draw, paths) : [];
     const json = bool(args, 'json');
+    const withQuality = bool(args, 'quality');
+    const preset = presetFrom(args);
     const progress = new Progress(paths.length, 'detect');
     let failed = 0;
     try {
@@ -76,12 +82,14 @@ export const command: Command = {
         try {
           const img = await decodeImage(path);
           const faces = await detector.detect(img);
-          if (json) printJsonLine({ path, faces: faces.map((f) => faceJson(f)) });
+          // --quality: the gate's verdict per face (aligns each face itself; no recognizer is loaded here).
+          const qualities = withQuality ? await assessFaces(img, faces, { preset }) : undefined;
+          if (json) printJsonLine({ path, faces: faces.map((f, k) => ({ ...faceJson(f), ...(qualities ? qualityJson(qualities[k]!) : {}) })) });
           else {
             process.stdout.write(`${path}: ${faces.length} face${faces.length === 1 ? '' : 's'}\n`);
-            for (const f of faces) {
+            for (const [k, f] of faces.entries()) {
               const [x, y, w, h] = boxToXywh(f.box).map((v) => Math.round(v));
-              process.stdout.write(`  box ${x},${y} ${w}x${h}  score ${f.score.toFixed(3)}\n`);
+              process.stdout.write(`  box ${x},${y} ${w}x${h}  score ${f.score.toFixed(3)}${qualities ? `  ${qualityLine(qualities[k]!)}` : ''}\n`);
             }
           }
           if (draw) await drawFaces(img, faces.map((f) => ({ box: f.box, landmarks: f.landmarks, label: f.score.toFixed(2) })), targets[i]!);

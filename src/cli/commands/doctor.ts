@@ -13,17 +13,9 @@ import { FaceGateError, toFaceGateError } from '../../core/errors.js';
 import { checkModel, loadManifest, packageRoot, resolveModelsDir, type ModelEntry, type ModelStatus } from '../../models/manifest.js';
 import { detectCpuFeatures, detectJetson, type CpuFeatures, type JetsonInfo } from '../../runtime/cpu-features.js';
 import { bindingInfo, createSession, runtimeVersion, type DeviceName, type OnnxSession } from '../../runtime/onnx.js';
-import {
-  cudaProviderOptions,
-  mergeProviderOptions,
-  planProviders,
-  providerStatuses,
-  tensorRtProviderOptions,
-  type ProviderLogger,
-  type ProviderOptions,
-  type ProviderStatus,
-} from '../../runtime/providers.js';
+import { planProviders, providerStatuses, type ProviderLogger, type ProviderOptions, type ProviderStatus } from '../../runtime/providers.js';
 import { bool, numberFlag, parse, str, type Command } from '../common.js';
+import { getField, loadConfigFile } from '../config.js';
 
 export const DOCTOR_SCHEMA_ID = 'facegate.doctor/v1';
 
@@ -105,14 +97,14 @@ options:
   --bench-runs N         timed runs per model for the INT8 vs FP32 comparison (default 5; 0 skips it)
   --broker URL           check TCP reachability of an MQTT broker (mqtt://host:port, mqtts://, ws://, wss://)
   --timeout-ms N         broker connect timeout in milliseconds (default 2000)
-  --config FILE          service config (JSON): --warmup uses its models, device and runtime.providers/perModel,
-                         so engines built here are the ones the service loads
+  --config FILE          the \`facegate run\` config: --warmup loads its engine.detector and engine.recognizer from
+                         engine.modelsDir on engine.device; TensorRT settings come from FACEGATE_TRT_* as for run
   --warmup               load models on the device once (builds and caches TensorRT engines at install time):
                          the --model list, else the config's detector and recognizer, else every verified model
   --model ID[,ID...]     models for --warmup
   --device NAME          device for --warmup: cpu, cuda, tensorrt or auto (default: the config's, else auto)
-  --trt-int8, --trt-fp16 TensorRT precision for --warmup (over the config's)
-  --trt-cache DIR        TensorRT engine and timing cache root for --warmup (over the config's)
+  --trt-int8, --trt-fp16 TensorRT precision for --warmup (over FACEGATE_TRT_INT8/FP16)
+  --trt-cache DIR        TensorRT engine and timing cache root for --warmup (over FACEGATE_TRT_CACHE_DIR)
   --trt-workspace-mb N   TensorRT builder workspace for --warmup, MiB
   --json                 print one JSON object (schema/doctor.schema.json)
 exit code: 0 when no problem was found, 1 otherwise.`;
@@ -312,8 +304,6 @@ export interface DoctorOptions {
   device?: DeviceName;
   /** Provider options for warmup. */
   providers?: ProviderOptions;
-  /** Per-model provider options over `providers`, by model id (shape profiles). */
-  perModel?: Record<string, ProviderOptions>;
   /** Receives the provider log lines of warmup. Default silent. */
   logger?: ProviderLogger;
 }
@@ -390,7 +380,7 @@ export async function runDoctor(o: DoctorOptions = {}): Promise<DoctorReport> {
     try {
       const session = await createSession(s.path, {
         device: o.device ?? 'auto',
-        providers: mergeProviderOptions(o.providers ?? {}, o.perModel?.[id]),
+        providers: o.providers,
         logger: o.logger,
         label: id,
         modelSha256: s.entry.sha256,
@@ -477,60 +467,6 @@ export function formatReport(r: DoctorReport): string {
   return L.join('\n');
 }
 
-/** The parts of a service config that decide how models load: models, device and provider options. */
-export interface RuntimeConfig {
-  modelsDir?: string;
-  /** Configured detector and recognizer ids, in that order. */
-  modelIds: string[];
-  device?: DeviceName;
-  providers: ProviderOptions;
-  perModel: Record<string, ProviderOptions>;
-}
-
-/**
- * Reads `models` and `runtime` from a service config file (JSON) and validates the provider options with the same
- * code that maps them for onnxruntime. Throws `FILE_NOT_FOUND` or `CONFIG_INVALID` naming the field.
- */
-export function readRuntimeConfig(path: string): RuntimeConfig {
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'CONFIG_INVALID';
-    throw new FaceGateError(code, `cannot read config ${path}: ${(e as Error).message}`, { cause: e, details: { path } });
-  }
-  const obj = (v: unknown, field: string): Record<string, unknown> => {
-    if (v === undefined) return {};
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new FaceGateError('CONFIG_INVALID', `${path}: ${field} must be an object`, { details: { path, field } });
-    return v as Record<string, unknown>;
-  };
-  const models = obj(raw.models, 'models');
-  const runtime = obj(raw.runtime, 'runtime');
-  const device = runtime.device as DeviceName | undefined;
-  if (device !== undefined && !['cpu', 'cuda', 'tensorrt', 'auto'].includes(device)) {
-    throw new FaceGateError('CONFIG_INVALID', `${path}: runtime.device must be cpu, cuda, tensorrt or auto, got ${JSON.stringify(device)}`, { details: { path, field: 'runtime.device' } });
-  }
-  const check = (p: ProviderOptions, where: string): ProviderOptions => {
-    try {
-      if (p.tensorrt) tensorRtProviderOptions(obj(p.tensorrt, `${where}.tensorrt`));
-      if (p.cuda) cudaProviderOptions(obj(p.cuda, `${where}.cuda`));
-    } catch (e) {
-      throw new FaceGateError('CONFIG_INVALID', `${path}: ${where}: ${(e as Error).message}`, { cause: e, details: { path, field: where } });
-    }
-    return p;
-  };
-  const providers = check(obj(runtime.providers, 'runtime.providers') as ProviderOptions, 'runtime.providers');
-  const perModel: Record<string, ProviderOptions> = {};
-  for (const [id, p] of Object.entries(obj(runtime.perModel, 'runtime.perModel'))) {
-    const own = obj(p, `runtime.perModel.${id}`) as ProviderOptions;
-    // Validated as it will be used: merged over the shared options.
-    check(mergeProviderOptions(providers, own), `runtime.perModel.${id}`);
-    perModel[id] = own;
-  }
-  const modelIds = [models.detector, models.recognizer].filter((v): v is string => typeof v === 'string');
-  return { modelsDir: typeof models.dir === 'string' ? models.dir : undefined, modelIds, device, providers, perModel };
-}
-
 function stderrLogger(): ProviderLogger {
   const line = (level: string) => (message: string, fields?: Record<string, unknown>) =>
     process.stderr.write(`${level} ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
@@ -544,30 +480,31 @@ export const command: Command = {
   async run(argv) {
     const args = parse(argv, OPTIONS);
     const configPath = str(args, 'config');
-    const config = configPath ? readRuntimeConfig(configPath) : undefined;
-    const device = (str(args, 'device') ?? config?.device ?? 'auto') as DeviceName;
+    // The same loader as `facegate run`, so a config doctor accepts is one run accepts.
+    const config = configPath ? loadConfigFile(configPath) : undefined;
+    const fromConfig = (field: string) => (config ? getField<string>(config, `engine.${field}`) : undefined);
+    const device = (str(args, 'device') ?? fromConfig('device') ?? 'auto') as DeviceName;
     if (!['cpu', 'cuda', 'tensorrt', 'auto'].includes(device)) throw new FaceGateError('USAGE', `--device must be cpu, cuda, tensorrt or auto, got "${device}"`);
     const cache = str(args, 'trt-cache');
     const workspaceMb = str(args, 'trt-workspace-mb');
     const tensorrt = {
-      ...(config?.providers.tensorrt ?? {}),
       ...(bool(args, 'trt-int8') ? { int8: true } : {}),
       ...(bool(args, 'trt-fp16') ? { fp16: true } : {}),
       ...(cache ? { engineCacheDir: join(cache, 'engines'), timingCacheDir: join(cache, 'timing') } : {}),
       ...(workspaceMb ? { workspaceSizeBytes: Math.round(numberFlag(workspaceMb, 'trt-workspace-mb', 0) * 1024 * 1024) } : {}),
     };
+    const configured = [fromConfig('detector'), fromConfig('recognizer')].filter((v): v is string => typeof v === 'string');
     const listed = str(args, 'model')?.split(',').map((s) => s.trim()).filter(Boolean);
-    const warmup = bool(args, 'warmup') ? (listed ?? (config?.modelIds.length ? config.modelIds : ['all'])) : undefined;
+    const warmup = bool(args, 'warmup') ? (listed ?? (configured.length ? configured : ['all'])) : undefined;
     const report = await runDoctor({
-      modelsDir: str(args, 'models') ?? config?.modelsDir,
+      modelsDir: str(args, 'models') ?? fromConfig('modelsDir'),
       int8Manifest: str(args, 'int8-manifest'),
       benchRuns: numberFlag(str(args, 'bench-runs'), 'bench-runs', 5),
       broker: str(args, 'broker'),
       brokerTimeoutMs: numberFlag(str(args, 'timeout-ms'), 'timeout-ms', 2000),
       warmup,
       device,
-      providers: { ...(config?.providers ?? {}), tensorrt },
-      perModel: config?.perModel,
+      ...(Object.keys(tensorrt).length ? { providers: { tensorrt } } : {}),
       // Provider log lines go to stderr so --json output on stdout stays one object.
       logger: stderrLogger(),
     });

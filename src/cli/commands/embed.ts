@@ -8,6 +8,8 @@ import { createEngine, type FaceSelection } from '../../engine.js';
 import { bool, parse, printJsonLine, Progress, str, type Command } from '../common.js';
 import { ENGINE_OPTIONS, ENGINE_USAGE, engineOptionsFrom } from '../engine-flags.js';
 import { embeddingJson, faceJson } from '../face-json.js';
+import { assessFaces } from '../../quality-check.js';
+import { QUALITY_FLAGS, QUALITY_FLAGS_USAGE, presetFrom, qualityJson } from './quality.js';
 
 const USAGE = `usage: facegate embed [--face center|largest|all] [--list FILE] [--aligned] [--flip] IMG...
 
@@ -22,6 +24,7 @@ and the run goes on. Embeddings are L2-normalised (cosine similarity = dot produ
   --aligned      the images are already-aligned crops of the recognizer's input size (112x112): no detection;
                  the line is {"path", "embedding"}
   --flip         fuse the horizontally flipped crop into each embedding (twice the recognizer time)
+${QUALITY_FLAGS_USAGE} (adds "quality" and "measures" to each face; not with --aligned)
 A progress bar is drawn on stderr when it is a terminal.
 exit status: 0 when at least one image was embedded or had no face, 1 when every image failed or a model is
 missing or corrupt, 2 for usage errors.
@@ -34,6 +37,7 @@ const OPTIONS = {
   list: { type: 'string' },
   aligned: { type: 'boolean' },
   flip: { type: 'boolean' },
+  ...QUALITY_FLAGS,
 } as const;
 
 function readList(file: string): string[] {
@@ -62,6 +66,9 @@ export const command: Command = {
     if (paths.length === 0) throw new FaceGateError('USAGE', 'embed needs image paths (arguments or --list FILE)');
     const aligned = bool(args, 'aligned');
     const flip = bool(args, 'flip');
+    const withQuality = bool(args, 'quality');
+    const preset = presetFrom(args);
+    if (withQuality && aligned) throw new FaceGateError('USAGE', '--quality judges detected faces; it cannot be combined with --aligned');
     const engine = await createEngine({ ...engineOptionsFrom(args), flip });
     const progress = new Progress(paths.length, 'embed');
     let failed = 0;
@@ -72,10 +79,13 @@ export const command: Command = {
             const r = await engine.embedAligned(path);
             printJsonLine({ path, embedding: embeddingJson(r.embedding) });
           } else {
-            const faces = await engine.embedImage(path, { face });
+            // --quality reuses the recognizer's aligned crops and raw norms (decoded once here for the measures).
+            const img = withQuality ? await engine.decode(path) : undefined;
+            const faces = await engine.embedImage(img ?? path, { face, keepCrops: withQuality });
+            const qualities = img ? await assessFaces(img, faces.map((f) => ({ face: f.face, rawNorm: f.rawNorm, ...(f.aligned ? { aligned: f.aligned } : {}) })), { preset }) : undefined;
             printJsonLine({
               path,
-              faces: faces.map((f) => faceJson(f.face, f.embedding)),
+              faces: faces.map((f, k) => ({ ...faceJson(f.face, f.embedding), ...(qualities ? qualityJson(qualities[k]!) : {}) })),
             });
           }
         } catch (e) {

@@ -9,7 +9,7 @@ import { ENGINE_OPTIONS, ENGINE_USAGE, engineOptionsFrom } from '../engine-flags
 import { formatRejectTable, qualityCurve, qualityPlotPath } from '../../quality-eval.js';
 
 const USAGE = `usage: facegate eval --pairs CSV --root DIR [--source PREFIX] [--limit N] [--face center|largest] [--flip]
-                     [--quality] [--plot roc.svg] [--json]
+                     [--quality] [--plot roc.svg] [--scores scores.csv] [--json]
 
 Embeds every distinct image of a labelled pairs file once, scores each pair by cosine similarity and prints:
 accuracy by 10-fold cross-validation of the threshold (pair i in fold i mod 10), TAR at FAR 1e-3 and 1e-2, ROC AUC,
@@ -22,6 +22,7 @@ the cross-validated threshold, pairs used, and pairs lost to an image with no fa
   --face WHICH     center (default: the labelled face of LFW-style crops) or largest
   --flip           fuse flipped crops into each embedding
   --plot FILE      write the ROC curve (TAR vs log FAR) as SVG
+  --scores FILE    write every pair with its similarity as CSV (label,path1,path2,source,similarity; empty when lost)
   --quality        also rank pairs by face quality (the lower of the two) and print the error at the CV threshold
                    after rejecting the lowest 0..30 %; with --plot, the curve goes to FILE-quality.svg
   --json           print the whole report as one JSON object (ROC points left out)
@@ -38,6 +39,7 @@ const OPTIONS = {
   face: { type: 'string' },
   flip: { type: 'boolean' },
   plot: { type: 'string' },
+  scores: { type: 'string' },
   quality: { type: 'boolean' },
 } as const;
 
@@ -45,6 +47,14 @@ const OPTIONS = {
 function spread<T>(rows: readonly T[], n: number): T[] {
   if (n >= rows.length) return [...rows];
   return Array.from({ length: n }, (_, i) => rows[Math.floor((i * rows.length) / n)]!);
+}
+
+function writeOut(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (e) {
+    throw new FaceGateError('FILE_NOT_FOUND', `cannot write ${path}: ${(e as Error).message}`, { cause: e, details: { path } });
+  }
 }
 
 function summary(r: VerificationReport): Record<string, unknown> {
@@ -101,16 +111,21 @@ export const command: Command = {
       });
       if (process.stderr.isTTY) process.stderr.write('\n');
       const seconds = (Date.now() - t0) / 1000;
+      const scoresPath = str(args, 'scores');
+      if (scoresPath) {
+        const lines = ['label,path1,path2,source,similarity'];
+        pairs.forEach((p, i) => {
+          const s = result.scores[i]!;
+          lines.push(`${p.same ? 'same' : 'different'},${p.path1},${p.path2},${p.source},${Number.isNaN(s) ? '' : s.toFixed(6)}`);
+        });
+        writeOut(scoresPath, `${lines.join('\n')}\n`);
+      }
       const plot = str(args, 'plot');
       if (plot) {
         const curves = [{ label: `all ${result.pairsUsed} pairs`, report: result.overall }];
         for (const [src, r] of Object.entries(result.bySource)) curves.push({ label: src, report: r });
         const title = `ROC: ${engine.detectorId} + ${engine.recognizerId}${bool(args, 'flip') ? ' (flip)' : ''}`;
-        try {
-          writeFileSync(plot, rocPlotSvg(curves, title));
-        } catch (e) {
-          throw new FaceGateError('FILE_NOT_FOUND', `cannot write ${plot}: ${(e as Error).message}`, { cause: e, details: { path: plot } });
-        }
+        writeOut(plot, rocPlotSvg(curves, title));
       }
       // Quality versus error (src/quality-eval.ts): measured on the same selected faces, ranked at the CV threshold.
       const quality = bool(args, 'quality')
@@ -136,6 +151,7 @@ export const command: Command = {
           overall: summary(result.overall),
           bySource: Object.fromEntries(Object.entries(result.bySource).map(([k, v]) => [k, summary(v)])),
           ...(plot ? { plot } : {}),
+          ...(scoresPath ? { scores: scoresPath } : {}),
           ...(quality ? { quality } : {}),
         });
       } else {

@@ -8,7 +8,7 @@ import { FaceGateError, toFaceGateError } from '../../core/errors.js';
 import type { QualityMeasures, QualityPreset, QualityResult } from '../../face/quality.js';
 import type { LivenessModel } from '../../models/liveness.js';
 import { assessFaces, loadLivenessModel, type FaceQuality } from '../../quality-check.js';
-import { bool, parse, printJsonLine, Progress, str, type Command } from '../common.js';
+import { bool, parse, printJsonLine, Progress, str, type Command, type ParsedArgs } from '../common.js';
 
 const USAGE = `usage: facegate quality IMG... [options]
 
@@ -53,6 +53,33 @@ function roundMeasures(m: QualityMeasures): QualityMeasures {
   return out;
 }
 
+/** Flags `detect` and `embed` take to attach the gate's verdict. */
+export const QUALITY_FLAGS = {
+  quality: { type: 'boolean' },
+  preset: { type: 'string' },
+} as const;
+
+export const QUALITY_FLAGS_USAGE = `  --quality     attach the quality gate's verdict and measures to each face (see \`facegate quality\`)
+  --preset P    gate limits for --quality: kiosk (default) or passive`;
+
+/** The preset named by `--preset` (default kiosk); USAGE error for another name. */
+export function presetFrom(args: ParsedArgs): QualityPreset {
+  const preset = str(args, 'preset') ?? 'kiosk';
+  if (preset !== 'kiosk' && preset !== 'passive') throw new FaceGateError('USAGE', `--preset must be kiosk or passive, got "${preset}"`);
+  return preset;
+}
+
+/** The JSON fields a face gets with `--quality`. */
+export function qualityJson(fq: FaceQuality): { quality: QualityResult; measures: QualityMeasures } {
+  return { quality: fq.quality, measures: roundMeasures(fq.measures) };
+}
+
+/** One line: the score and the verdict with its reasons. */
+export function qualityLine(fq: FaceQuality): string {
+  const q = fq.quality;
+  return `quality ${q.score.toFixed(2)} ${q.pass ? 'PASS' : `FAIL ${q.reasons.map((r) => `${r.code} ${r.value} (limit ${r.limit})`).join(', ')}`}`;
+}
+
 /** One face as a human-readable block. */
 export function formatFace(i: number, fq: FaceQuality): string {
   const m = fq.measures;
@@ -78,8 +105,7 @@ export const command: Command = {
     const paths = args.positionals;
     if (paths.length === 0) throw new FaceGateError('USAGE', 'name at least one image (facegate quality IMG...)');
     const json = bool(args, 'json');
-    const preset = (str(args, 'preset') ?? 'kiosk') as QualityPreset;
-    if (preset !== 'kiosk' && preset !== 'passive') throw new FaceGateError('USAGE', `--preset must be kiosk or passive, got "${preset}"`);
+    const preset = presetFrom(args);
     const engineOptions = engineOptionsFrom(args);
     const engine: Engine = await createEngine(engineOptions);
     let liveness: LivenessModel | undefined;

@@ -11,8 +11,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { enrolFolder } from '../src/cli/live.js';
 import { createEngine } from '../src/engine.js';
+import { enrollImages, listImages } from '../src/enrollment.js';
 import { openGallery } from '../src/gallery/lmdb-store.js';
 import { createPipeline, type PipelineStats } from '../src/pipeline/pipeline.js';
 import { createFfmpegSource } from '../src/sources/index.js';
@@ -35,7 +35,7 @@ export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'facegate-bench-'));
   const gallery = openGallery({ path: dir });
   try {
-    await enrolFolder(engine, gallery, LIN);
+    await enrollImages(engine, gallery, { id: 'lin_manuel_miranda', images: listImages(LIN) });
     console.log(`det ${engine.detectorId} + rec ${engine.recognizerId}, ${threads} intra-op thread(s), frames <= 640 px wide, quality gate 'passive'`);
 
     const all = createPipeline({ engine, gallery });

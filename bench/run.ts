@@ -7,6 +7,7 @@ const SUITES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   gallery: () => import('./gallery.js'),
   quality: () => import('./quality.js'),
   pipeline: () => import('./pipeline.js'),
+  int8: () => import('./int8.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -155,6 +155,17 @@ describe.skipIf(!have(join(MODELS_DIR, 'det_500m.onnx'), join(MODELS_DIR, 'mobil
     await expect(engine.detect(facePath('identities/deepface__g06_Elon/img18.jpg'))).rejects.toSatisfy((e) => isFaceGateError(e, 'INTERNAL'));
   });
 
+  it('maxPixels limits what is decoded (IMAGE_TOO_LARGE from the header, before decoding)', async () => {
+    const engine = await createEngine({ maxPixels: 100_000, intraOpThreads: 1 });
+    try {
+      const e = await engine.detect(facePath('identities/deepface__g06_Elon/img18.jpg')).catch((x: unknown) => x);
+      expect(isFaceGateError(e, 'IMAGE_TOO_LARGE')).toBe(true);
+      expect((await engine.detect(facePath('identities/faceapi-bbt__amy/amy1.png'))).length).toBe(1);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('rejects invalid options at construction', async () => {
     await expect(createEngine({ threshold: 3 })).rejects.toSatisfy((e) => isFaceGateError(e, 'CONFIG_INVALID'));
     await expect(createEngine({ detector: 'mobilefacenet128' })).rejects.toSatisfy((e) => isFaceGateError(e, 'CONFIG_INVALID'));

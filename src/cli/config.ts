@@ -75,6 +75,8 @@ export const CONFIG_FIELDS: readonly FieldSpec[] = [
   { path: 'mqtt.outboxMaxEvents', type: 'integer', min: 1, default: '100000', doc: 'outbox bound, events' },
   { path: 'webhook.url', type: 'string', doc: 'HTTP(S) endpoint receiving each event as a JSON POST' },
   { path: 'webhook.timeoutMs', type: 'integer', min: 1, default: '5000', doc: 'request timeout, ms' },
+  { path: 'webhook.outboxPath', type: 'string', default: '<gallery.path>/../webhook-outbox', doc: 'LMDB outbox directory of the webhook' },
+  { path: 'statusIntervalMs', type: 'integer', min: 0, default: '60000', doc: 'publish counters on the status topic this often, ms (0: never)' },
   { path: 'shutdownTimeoutMs', type: 'integer', min: 0, default: '5000', doc: 'on SIGINT/SIGTERM, wait this long for sinks to flush, ms' },
 ];
 

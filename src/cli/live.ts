@@ -1,12 +1,11 @@
 /** Shared by `facegate run` and `facegate demo`: enrolment from photo folders and the summary lines. */
-import { readdirSync, statSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { FaceGateError } from '../core/errors.js';
 import type { Engine } from '../engine.js';
+import { enrollImages, listImages } from '../enrollment.js';
 import type { Gallery } from '../gallery/gallery.js';
 import type { PipelineStats } from '../pipeline/pipeline.js';
-
-const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.bmp']);
 
 /** `face_recognition__lin_manuel_miranda` -> id `lin_manuel_miranda`, name `Lin Manuel Miranda`. */
 export function identityFromFolder(dir: string): { id: string; name: string } {
@@ -20,24 +19,26 @@ export function identityFromFolder(dir: string): { id: string; name: string } {
   return { id, name: name || id };
 }
 
-/** Enrols one identity from the photos of a folder (the largest face of each); returns how many photos were used. */
+/**
+ * Enrols one identity from the photos of a folder through the gallery's enrolment (one checked face per photo);
+ * NO_FACE naming the folder when no photo gives a face.
+ */
 export async function enrolFolder(engine: Engine, gallery: Gallery, dir: string): Promise<{ id: string; name: string; photos: number }> {
-  let files: string[];
+  let images: string[];
   try {
     if (!statSync(dir).isDirectory()) throw new Error('not a directory');
-    files = readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort();
+    images = listImages(dir);
   } catch (e) {
     throw new FaceGateError('FILE_NOT_FOUND', `cannot read enrolment folder ${dir}: ${(e as Error).message}`, { details: { path: dir } });
   }
   const { id, name } = identityFromFolder(dir);
-  const templates = [];
-  for (const f of files) {
-    const [face] = await engine.embedImage(join(dir, f), { face: 'largest' });
-    if (face) templates.push({ vector: face.embedding, source: f });
+  if (images.length === 0) throw new FaceGateError('FILE_NOT_FOUND', `no photos in enrolment folder ${dir}`, { details: { path: dir } });
+  const r = await enrollImages(engine, gallery, { id, name, images, mode: 'replace' });
+  if (r.enrolled === 0) {
+    const why = r.images.map((o) => (o.ok ? '' : `${o.image}: ${o.message}`)).filter(Boolean).join('; ');
+    throw new FaceGateError('NO_FACE', `no usable face in the photos of ${dir} (${why})`, { details: { path: dir } });
   }
-  if (templates.length === 0) throw new FaceGateError('NO_FACE', `no face found in the photos of ${dir}`, { details: { path: dir } });
-  await gallery.enroll({ id, name, modelId: engine.recognizerId, templates, mode: 'replace' });
-  return { id, name, photos: templates.length };
+  return { id, name, photos: r.enrolled };
 }
 
 /** The run's counters as one human line. */

@@ -5,6 +5,8 @@ import { reportError } from './common.js';
 
 /** Commands load lazily so `facegate verify` does not pay for the MQTT client or the quantiser. */
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  quantize: () => import('./commands/quantize.js'),
+  bench: () => import('./commands/bench.js'),
   detect: () => import('./commands/detect.js'),
   embed: () => import('./commands/embed.js'),
   verify: () => import('./commands/verify.js'),
@@ -14,6 +16,9 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   quality: () => import('./commands/quality.js'),
   demo: () => import('./commands/demo.js'),
   run: () => import('./commands/run.js'),
+  enroll: () => import('./commands/enroll.js'),
+  identify: () => import('./commands/identify.js'),
+  gallery: () => import('./commands/gallery.js'),
 };
 
 async function help(): Promise<void> {

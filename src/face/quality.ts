@@ -3,7 +3,7 @@
  * that says why a face is rejected. Pure functions over pixels and keypoints; no inference happens here (the
  * recognizer's raw embedding norm and the liveness score are passed in by the caller when it has them).
  *
- * Image measures (sharpness, exposure, occlusion) are taken on the 112x112 ArcFace-aligned crop, so they are
+ * Image measures (blur, exposure, occlusion) are taken on the 112x112 ArcFace-aligned crop, so they are
  * comparable across face sizes and always look at the same facial regions. See docs/quality.md.
  */
 import type { DetectedFace, Landmarks5, RgbImage } from '../core/types.js';
@@ -19,8 +19,11 @@ export interface QualityMeasures {
   interOcularPx: number;
   /** Detector confidence, 0..1. */
   detScore: number;
+  /** Head turn from the 5 keypoints, degrees; positive when the nose points to the image's right (see pose.ts). */
   yawDeg: number;
+  /** Head tilt up/down, degrees; positive when the chin is raised. */
   pitchDeg: number;
+  /** In-plane rotation of the eye line, degrees; positive clockwise in the image. */
   rollDeg: number;
   /** Variance of the 4-neighbour Laplacian over the inner face of the aligned grayscale crop, in grey levels squared. */
   laplacianVar: number;
@@ -148,7 +151,8 @@ export function toGray(img: RgbImage): Float32Array {
   return g;
 }
 
-interface Region {
+/** A pixel rectangle [x1, x2) x [y1, y2). */
+export interface Region {
   x1: number;
   y1: number;
   x2: number;

@@ -12,7 +12,8 @@
  * search index and, before each search, replays the log entries after its own version (a full reload when it is
  * too far behind). LMDB's MVCC means readers never wait for the writer.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { FaceGateError, isFaceGateError } from '../core/errors.js';
 import {
@@ -53,6 +54,8 @@ export interface LmdbGalleryOptions {
   readonly mapSizeBytes?: number;
 }
 
+/** Rounds of free-page overwriting after a remove before giving up (traces then go with later writes). */
+const SCRUB_ROUNDS = 6;
 /** Log entries kept for incremental refresh; a reader further behind reloads fully. */
 const LOG_KEEP = 4096;
 /** Sub-databases per gallery, and galleries per environment. */
@@ -96,6 +99,29 @@ function bytesVector(b: Uint8Array): Float32Array {
   const out = new Float32Array(b.byteLength / 4);
   new Uint8Array(out.buffer).set(b);
   return out;
+}
+
+/** Whether the file holds any of the byte strings (read in chunks that overlap by the longest needle). */
+function fileContainsAny(path: string, needles: readonly Buffer[]): boolean {
+  if (needles.length === 0 || !existsSync(path)) return false;
+  const overlap = Math.max(...needles.map((n) => n.length));
+  const chunk = Buffer.alloc(16 * 1024 * 1024 + overlap);
+  const fd = openSync(path, 'r');
+  try {
+    let pos = 0;
+    let carry = 0;
+    for (;;) {
+      const n = readSync(fd, chunk, carry, chunk.length - carry, pos);
+      if (n <= 0) return false;
+      pos += n;
+      const view = chunk.subarray(0, carry + n);
+      for (const needle of needles) if (view.indexOf(needle) >= 0) return true;
+      carry = Math.min(overlap, view.length);
+      view.copyWithin(0, view.length - carry);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function nowIso(): string {
@@ -184,10 +210,10 @@ class LmdbGallery implements Gallery {
         cause: e,
       });
     }
-    return new LmdbGallery(env, name, format);
+    return new LmdbGallery(env, options.path, name, format);
   }
 
-  private constructor(env: RootDatabase, name: string, format: VectorFormat) {
+  private constructor(env: RootDatabase, private readonly path: string, name: string, format: VectorFormat) {
     this.env = env;
     this.name = name;
     this.format = format;
@@ -545,7 +571,15 @@ class LmdbGallery implements Gallery {
   }
 
   async remove(id: string): Promise<void> {
-    this.mustGet(id);
+    const { ikey, rec } = this.mustGet(id);
+    // What must not survive anywhere in the file: the id, and windows of every vector of the identity.
+    const needles = [Buffer.from(id, 'utf8')];
+    const windows = (b: Uint8Array | undefined): void => {
+      if (!b) return;
+      for (let off = 0; off + 32 <= b.byteLength; off += 256) needles.push(Buffer.from(b.subarray(off, off + 32)));
+    };
+    for (const t of rec.tids) windows(this.vectors.getBinary(t));
+    windows(this.centroids.getBinary(ikey));
     await this.write((log) => {
       const r = this.record(id);
       if (!r) throw new FaceGateError('GALLERY_IDENTITY_NOT_FOUND', `no identity "${id}" in gallery "${this.name}"`, { details: { id } });
@@ -559,31 +593,36 @@ class LmdbGallery implements Gallery {
       this.ids.remove(id);
       log.c.push(r.ikey);
     });
-    await this.scrubFreePages();
+    await this.scrubFreePages(needles);
   }
 
   /**
-   * LMDB is copy-on-write: the pages that held an erased identity go to the free list with their bytes intact. To
-   * erase every trace, overwrite every free page: write one scratch value per free page (a value just over half a
-   * page takes a page of its own, zero-filled around the value) in one transaction, and delete them in the next.
-   * Pages still held by another process's open read snapshot are scrubbed by the next remove.
+   * LMDB is copy-on-write: pages that held an erased identity (and older copies of pages that mentioned it) go to
+   * the free list with their bytes intact. To erase every trace, overwrite free pages: write scratch values of just
+   * over half a page (each takes a page of its own, zero-filled around the value) in one transaction and delete
+   * them in the next, then scan the file for the erased bytes; repeat, with more scratch each round, until none is
+   * left. Pages still held by another process's open read snapshot are overwritten by a later remove.
    */
-  private async scrubFreePages(): Promise<void> {
+  private async scrubFreePages(needles: readonly Buffer[]): Promise<void> {
     const env = this.live();
     const scratch = this.scratch;
     const pageSize = (env.getStats() as { pageSize: number }).pageSize;
     const value = Buffer.alloc(pageSize - 64);
-    for (let round = 0; round < 2; round++) {
+    for (let round = 1; round <= SCRUB_ROUNDS; round++) {
       env.resetReadTxn();
-      const pages = this.freePages() + 8;
-      await env.childTransaction(() => {
-        for (let i = 0; i < pages; i++) scratch.put(i, value);
+      const stats = env.getStats() as { lastPageNumber: number };
+      // The first round covers the estimated free pages; later rounds add a growing share of the whole file.
+      const pages = this.freePages() + 8 + Math.floor(((round - 1) * (stats.lastPageNumber + 1)) / 4);
+      env.transactionSync(() => {
+        for (let i = 0; i < pages; i++) scratch.putSync(i, value);
       });
-      await env.childTransaction(() => {
-        for (let i = 0; i < pages; i++) scratch.remove(i);
+      env.transactionSync(() => {
+        for (let i = 0; i < pages; i++) scratch.removeSync(i);
       });
+      env.resetReadTxn();
+      if (process.env.SCRUB_DEBUG) console.error('round', round, 'pages', pages, (env.getStats() as { lastPageNumber: number }).lastPageNumber);
+      if (!fileContainsAny(join(this.path, 'data.mdb'), needles)) return;
     }
-    env.resetReadTxn();
   }
 
   /**

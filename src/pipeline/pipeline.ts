@@ -5,6 +5,7 @@
  * ends only when the source ends, fails for good, or the signal aborts.
  */
 import { toFaceGateError } from '../core/errors.js';
+import { clipBox } from '../core/geometry.js';
 import type { DetectedFace, RgbImage } from '../core/types.js';
 import type { Engine } from '../engine.js';
 import { gateFace, measureFace, QUALITY_PRESETS, type QualityGateConfig, type QualityPreset, type QualityResult } from '../face/quality.js';
@@ -185,11 +186,25 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     };
   }
 
-  async function emit(decision: TrackDecision, image: RgbImage | undefined): Promise<void> {
+  /** With faceCrop: the crop of each live track's best face so far (the face the event describes). */
+  const bestCrops = new Map<number, { quality: number; crop: RgbImage }>();
+
+  async function keepCrop(trackId: number, quality: number, img: RgbImage, face: DetectedFace): Promise<void> {
+    const held = bestCrops.get(trackId);
+    if (held && held.quality >= quality) return;
+    try {
+      bestCrops.set(trackId, { quality, crop: await cropImage(img, clipBox(face.box, img.width, img.height)) });
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  async function emit(decision: TrackDecision): Promise<void> {
     let faceJpeg: Uint8Array | undefined;
-    if (options.faceCrop && image) {
+    const held = bestCrops.get(decision.trackId);
+    if (options.faceCrop && held) {
       try {
-        faceJpeg = await encodeJpeg(await cropImage(image, decision.box), 85);
+        faceJpeg = await encodeJpeg(held.crop, 85);
       } catch (e) {
         fail(e);
       }
@@ -227,8 +242,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   async function endTracks(tracks: readonly Track[], ptsMs: number): Promise<void> {
     for (const t of tracks) {
       const d = policy.endTrack(t.id, ptsMs);
+      if (d) await emit(d);
       firstArrival.delete(t.id);
-      if (d) await emit(d, undefined);
+      bestCrops.delete(t.id);
     }
   }
 
@@ -297,7 +313,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         t0 = now();
         const d = policy.decide(c.track.id, hits, frame.ptsMs);
         decideMs += now() - t0;
-        if (typeof d === 'object') await emit(d, img);
+        if (options.faceCrop) await keepCrop(c.track.id, c.quality.score, img, c.face);
+        if (typeof d === 'object') await emit(d);
       }
       lat.add('search', searchMs);
     }

@@ -37,7 +37,7 @@ export interface QuantizeOptions extends RangeOptions {
    * layers before every graph output and everything after them.
    */
   exclude?: readonly string[];
-  /** Weighted layers kept in float at the end of every output path when `exclude` is not given. Default 1 (detector heads); use 2 for recognizers (GDC + linear embedding). */
+  /** Weighted layers kept in float at the end of every output path when `exclude` is not given. Default 1 (detector heads); recognizers use 3 (1x1 expansion, GDC, linear embedding). */
   excludeDepth?: number;
   /**
    * cpu target: element type of activations. Default `uint8` on x64, `int8` elsewhere. Measured on x64 with

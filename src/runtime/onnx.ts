@@ -152,6 +152,8 @@ export async function createSession(model: string | Uint8Array, options: Session
         intraOpNumThreads: options.intraOpThreads ?? 0,
         interOpNumThreads: options.interOpThreads ?? 1,
         graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+        // onnxruntime warns (VerifyOutputSizes) on every run of a dynamic-shape model; errors still surface as exceptions.
+        logSeverityLevel: 3,
         ...(providerOptions.cpu?.memArena !== undefined ? { enableCpuMemArena: providerOptions.cpu.memArena } : {}),
         ...(options.optimizedModelFilePath ? { optimizedModelFilePath: options.optimizedModelFilePath } : {}),
       });

@@ -82,6 +82,13 @@ function readPem(path: string | undefined, field: string): Buffer | undefined {
   }
 }
 
+/** Resolves when `work` does or after `ms`, whichever is first; the timer never outlives it (no exit delay). */
+async function bounded(work: Promise<void>, ms: number): Promise<void> {
+  const stop = new AbortController();
+  await Promise.race([work, sleep(ms, stop.signal)]);
+  stop.abort();
+}
+
 function configError(field: string, message: string, value?: unknown): FaceGateError {
   return new FaceGateError('CONFIG_INVALID', `mqtt.${field}: ${message}`, { details: { field: `mqtt.${field}`, value } });
 }
@@ -150,7 +157,8 @@ class MqttSinkImpl implements MqttSink {
   /** Seqs sent on an earlier connection of this process (a resend counts as redelivered). */
   private readonly sentBefore = new Set<number>();
   private onlineStatus: DeviceStatus;
-  private readonly offlinePayload: string;
+  /** Version and models, repeated in every status message. */
+  private readonly info: { version?: string; models?: Record<string, string> };
   private readonly counters = { published: 0, redelivered: 0, failures: 0 };
   private readonly idleWaiters = new Set<() => void>();
 
@@ -164,9 +172,8 @@ class MqttSinkImpl implements MqttSink {
   ) {
     this.name = options.name ?? 'mqtt';
     this.topics = { identified: `${prefix}events/identified`, unknown: `${prefix}events/unknown`, status: `${prefix}status` };
-    const info = { ...(options.version !== undefined ? { version: options.version } : {}), ...(options.models ? { models: options.models } : {}) };
-    this.onlineStatus = buildStatus('online', deviceId, info);
-    this.offlinePayload = JSON.stringify(buildStatus('offline', deviceId, info));
+    this.info = { ...(options.version !== undefined ? { version: options.version } : {}), ...(options.models ? { models: options.models } : {}) };
+    this.onlineStatus = buildStatus('online', deviceId, this.info);
     this.connect();
   }
 
@@ -186,9 +193,8 @@ class MqttSinkImpl implements MqttSink {
     this.onlineStatus = status;
     const client = this.client;
     if (!this.isConnected || !client) return; // sent on the next connect
-    await new Promise<void>((resolve) => {
-      client.publish(this.topics.status, JSON.stringify(status), { qos: 1, retain: true }, () => resolve());
-    });
+    // Bounded: a connection that drops mid-publish may never call back, and the pipeline must not wait on it.
+    await bounded(new Promise<void>((resolve) => client.publish(this.topics.status, JSON.stringify(status), { qos: 1, retain: true }, () => resolve())), 2000);
   }
 
   stats(): SinkStats {
@@ -219,18 +225,19 @@ class MqttSinkImpl implements MqttSink {
     if (client) {
       if (this.isConnected) {
         // A clean disconnect suppresses the last will, so say `offline` ourselves (bounded wait).
-        await Promise.race([
-          new Promise<void>((resolve) => client.publish(this.topics.status, this.offlinePayload, { qos: 1, retain: true }, () => resolve())),
-          sleep(2000),
-        ]);
+        await bounded(new Promise<void>((resolve) => client.publish(this.topics.status, this.offlinePayload(), { qos: 1, retain: true }, () => resolve())), 2000);
       }
-      await Promise.race([new Promise<void>((resolve) => client.end(false, {}, () => resolve())), sleep(2000)]);
+      await bounded(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), 2000);
       client.end(true);
     }
     this.isConnected = false;
     for (const w of [...this.idleWaiters]) w();
     await this.outbox.close();
     this.report({ sink: this.name, state: 'closed', attempt: 0 });
+  }
+
+  private offlinePayload(): string {
+    return JSON.stringify(buildStatus('offline', this.deviceId, this.info));
   }
 
   private report(status: SinkStatus): void {
@@ -248,7 +255,8 @@ class MqttSinkImpl implements MqttSink {
     this.report({ sink: this.name, state: 'connecting', attempt: this.attempt });
     const client = connect(this.options.url, {
       ...this.clientOptions,
-      will: { topic: this.topics.status, payload: Buffer.from(this.offlinePayload), qos: 1, retain: true },
+      // The will is registered at connect, so its `time` is when this connection began.
+      will: { topic: this.topics.status, payload: Buffer.from(this.offlinePayload()), qos: 1, retain: true },
     });
     this.client = client;
     client.on('error', (err) => {

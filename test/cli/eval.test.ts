@@ -79,6 +79,15 @@ describe.skipIf(!have(PAIRS, join(MODELS_DIR, 'det_500m.onnx'), join(MODELS_DIR,
     for (const text of ['false accept rate', 'true accept rate', 'lfw-view1-devtest', 'AUC']) expect(svg).toContain(text);
   });
 
+  it('rejects a bad --color-order or --norm as usage errors', async () => {
+    const a = await runCli(['eval', '--pairs', PAIRS, '--root', FACES, '--color-order', 'GRB']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toContain('--color-order');
+    const b = await runCli(['eval', '--pairs', PAIRS, '--root', FACES, '--norm', '127.5']);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain('--norm');
+  });
+
   it('drops only the pairs whose image is missing or not an image, and says so', async () => {
     const rows = readFileSync(PAIRS, 'utf8').trim().split('\n');
     const notImage = join(tmp, 'not-an-image.jpg');

@@ -117,7 +117,7 @@ describe.skipIf(!have(MODELS_DIR, CLEAN, BLUR, NONFACE, MASK))('facegate quality
     // The same measures whether the gate aligns the face itself (detect) or reuses the recognizer's crop (embed).
     expect(ef.measures.blurEffect).toBeCloseTo(dc!.faces[0]!.measures.blurEffect, 3);
     const plain = await runCli(['--threads', '1', '--models', MODELS_DIR, CLEAN], detect);
-    expect(plain.out).not.toMatch(/quality/);
+    expect(plain.out).not.toMatch(/quality \d| PASS| FAIL/);
   });
 
   it('eval --quality --plot writes the error-versus-reject curve and reports it in JSON', async () => {

@@ -8,7 +8,7 @@ import { Aedes } from 'aedes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/engine.js';
 import { openGallery } from '../../src/gallery/lmdb-store.js';
-import { enrolFolder } from '../../src/cli/live.js';
+import { enrollImages, listImages } from '../../src/enrollment.js';
 import { CLI, jsonLines, runCli } from '../helpers/cli.js';
 import { MODELS_DIR, REPO_ROOT, facePath, have } from '../helpers/shared.js';
 
@@ -70,7 +70,7 @@ describe.skipIf(!have(CLIP, LIN, MODELS_DIR))('facegate run on the hamilton clip
     galleryPath = join(dir, 'gallery');
     const engine = await createEngine({ modelsDir: MODELS_DIR, intraOpThreads: 1 });
     const gallery = openGallery({ path: galleryPath });
-    await enrolFolder(engine, gallery, LIN);
+    await enrollImages(engine, gallery, { id: 'lin_manuel_miranda', name: 'Lin-Manuel Miranda', images: listImages(LIN) });
     await gallery.close();
     await engine.close();
     broker = await Aedes.createBroker();

@@ -28,6 +28,14 @@ export function haveMosquitto(): boolean {
   return false;
 }
 
+/** True when the openssl CLI (for the TLS test's certificates) is installed; under CI a missing one throws. */
+export function haveOpenssl(): boolean {
+  if (spawnSync('openssl', ['version']).status === 0) return true;
+  if (IN_CI) throw new Error('CI: openssl is not installed (apt-get install -y openssl; .ci/run does this)');
+  console.warn('skipping: openssl is not installed');
+  return false;
+}
+
 /** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -67,18 +75,73 @@ export interface Broker {
   close(): Promise<void>;
 }
 
+/** PEM files made by `makeTestCertificates`. */
+export interface TestCertificates {
+  caPath: string;
+  /** Server certificate for 127.0.0.1, signed by the CA. */
+  serverCertPath: string;
+  serverKeyPath: string;
+  /** Client certificate (CN facegate-test-client), signed by the CA. */
+  clientCertPath: string;
+  clientKeyPath: string;
+}
+
+/** A throw-away CA, a server certificate for 127.0.0.1 and a client certificate, made with the openssl CLI. */
+export function makeTestCertificates(dir: string): TestCertificates {
+  const run = (...args: string[]): void => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.error?.message ?? r.stderr}`);
+  };
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=facegate-test-ca', '-keyout', 'ca.key', '-out', 'ca.pem');
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  for (const [name, cn, ext] of [['server', '127.0.0.1', ['-extfile', 'server.ext']], ['client', 'facegate-test-client', []]] as const) {
+    run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${name}.key`, '-out', `${name}.csr`);
+    run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${name}.pem`, ...ext);
+  }
+  return {
+    caPath: join(dir, 'ca.pem'),
+    serverCertPath: join(dir, 'server.pem'),
+    serverKeyPath: join(dir, 'server.key'),
+    clientCertPath: join(dir, 'client.pem'),
+    clientKeyPath: join(dir, 'client.key'),
+  };
+}
+
+export interface StartMosquittoOptions {
+  /** Port on 127.0.0.1. Default: a free one. */
+  port?: number;
+  /** Serve MQTT over TLS with these files, requiring a client certificate signed by the CA. Default: plain TCP. */
+  tls?: TestCertificates;
+  /** Require one of these user names and passwords. Default: anonymous clients allowed. */
+  users?: Record<string, string>;
+}
+
 /** Starts mosquitto on `port` (default: a free one) and resolves once it accepts connections. */
-export async function startMosquitto(options: { port?: number } = {}): Promise<Broker> {
+export async function startMosquitto(options: StartMosquittoOptions = {}): Promise<Broker> {
   const bin = mosquittoPath();
   if (!bin) throw new Error('mosquitto is not installed');
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'facegate-mosquitto-'));
   const config = join(dir, 'mosquitto.conf');
+  const auth = ['allow_anonymous true'];
+  if (options.users) {
+    const file = join(dir, 'passwords');
+    writeFileSync(file, '');
+    for (const [user, password] of Object.entries(options.users)) {
+      const r = spawnSync('mosquitto_passwd', ['-b', file, user, password], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`mosquitto_passwd failed: ${r.error?.message ?? r.stderr}`);
+    }
+    auth.splice(0, 1, 'allow_anonymous false', `password_file ${file}`);
+  }
+  const tls = options.tls
+    ? [`cafile ${options.tls.caPath}`, `certfile ${options.tls.serverCertPath}`, `keyfile ${options.tls.serverKeyPath}`, 'require_certificate true']
+    : [];
   writeFileSync(
     config,
     [
       `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
+      ...tls,
+      ...auth,
       'persistence true',
       `persistence_location ${dir}/`,
       // Without this, mosquitto started as root drops to the `mosquitto` user, who cannot write the temp dir.
@@ -125,7 +188,7 @@ export async function startMosquitto(options: { port?: number } = {}): Promise<B
   await start();
   return {
     port,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${options.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     get running() {
       return child !== null;
     },

@@ -28,6 +28,21 @@ describe.skipIf(!have(ANNOTATIONS, `${MODELS_DIR}/${entry.file}`))('YuNet on rea
     expect(medianOf(total.landmarkErrors)).toBeLessThan(0.15);
   });
 
+  it('score threshold sweep: recall and false positives only fall as the threshold rises (prints the table)', async () => {
+    // NMS keeps a face only when no higher-scored face overlaps it, so faces >= t from a run at 0.5 are exactly a run at t.
+    const runs = [];
+    for (const a of humanAnnotated()) runs.push({ a, faces: await det.detect(await decodeImage(facePath(a.path)), { scoreThreshold: 0.5 }) });
+    let prev = { recall: Infinity, fp: Infinity };
+    for (const t of [0.5, 0.6, 0.7, 0.8, 0.9]) {
+      const total = sum(runs.map(({ a, faces }) => matchFaces(faces.filter((f) => f.score >= t), a.faces)));
+      const recall = total.truePositives / total.groundTruth;
+      console.log(`yunet score >= ${t}: recall ${recall.toFixed(3)}, false positives ${total.falsePositives}`);
+      expect(recall).toBeLessThanOrEqual(prev.recall);
+      expect(total.falsePositives).toBeLessThanOrEqual(prev.fp);
+      prev = { recall, fp: total.falsePositives };
+    }
+  });
+
   it('gives keypoints in template order: image-left eye first, eyes above nose above mouth', async () => {
     const faces = await det.detect(await decodeImage(facePath('groups/dlib__2008_002470.jpg')));
     expect(faces.length).toBeGreaterThan(3);

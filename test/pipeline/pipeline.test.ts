@@ -2,12 +2,14 @@
  * The acceptance run: the hamilton clip through the real engine, with Lin-Manuel Miranda enrolled from one photo.
  * He must be identified once per visit with a plausible similarity, and nobody else identified.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../../src/engine.js';
+import { enrollImages, listImages } from '../../src/enrollment.js';
 import { openGallery } from '../../src/gallery/lmdb-store.js';
+import { decodeImage } from '../../src/image/image.js';
 import type { Gallery } from '../../src/gallery/gallery.js';
 import { createPipeline, type EventInfo } from '../../src/pipeline/pipeline.js';
 import type { FaceEvent } from '../../src/sinks/types.js';
@@ -29,12 +31,8 @@ describe.skipIf(!have(CLIP, LIN, OTHER, MODELS_DIR))('pipeline on the hamilton c
     gallery = openGallery({ path: dir });
     // a second identity so "nobody else is identified" is tested against a real runner-up
     for (const [id, folder] of [['lin_manuel_miranda', LIN], ['obama', OTHER]] as const) {
-      const templates = [];
-      for (const f of readdirSync(folder)) {
-        const [e] = await engine.embedImage(join(folder, f), { face: 'largest' });
-        if (e) templates.push({ vector: e.embedding, source: f });
-      }
-      await gallery.enroll({ id, name: id, modelId: engine.recognizerId, templates });
+      const r = await enrollImages(engine, gallery, { id, images: listImages(folder) });
+      expect(r.enrolled).toBeGreaterThan(0);
     }
   });
 
@@ -46,7 +44,7 @@ describe.skipIf(!have(CLIP, LIN, OTHER, MODELS_DIR))('pipeline on the hamilton c
 
   it('identifies him once per visit and nobody else', async () => {
     const events: { event: FaceEvent; info: EventInfo }[] = [];
-    const pipeline = createPipeline({ engine, gallery, deviceId: 'test-door', onEvent: (event, info) => events.push({ event, info }) });
+    const pipeline = createPipeline({ engine, gallery, deviceId: 'test-door', faceCrop: true, onEvent: (event, info) => events.push({ event, info }) });
     const source = createFfmpegSource({ input: CLIP, fps: 10 });
     const summary = await pipeline.run(source);
     console.log(
@@ -66,5 +64,10 @@ describe.skipIf(!have(CLIP, LIN, OTHER, MODELS_DIR))('pipeline on the hamilton c
     expect(identified.map((e) => e.event.identity?.id)).toEqual(['lin_manuel_miranda']);
     expect(identified[0]!.event.similarity!).toBeGreaterThan(engine.threshold);
     expect(identified[0]!.event.similarity!).toBeLessThan(0.95);
+    // the attached crop is the best face of the track: a JPEG of the event's box
+    const ev = identified[0]!.event;
+    const crop = await decodeImage(Buffer.from(ev.faceJpegBase64!, 'base64'));
+    expect(Math.abs(crop.width - (ev.box.x2 - ev.box.x1))).toBeLessThanOrEqual(2);
+    expect(Math.abs(crop.height - (ev.box.y2 - ev.box.y1))).toBeLessThanOrEqual(2);
   });
 });

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvent, checkEvent } from '../../src/sinks/event.js';
 import { createMqttSink, type MqttSink } from '../../src/sinks/mqtt.js';
 import type { FaceEvent, SinkStatus } from '../../src/sinks/types.js';
-import { haveMosquitto, startMosquitto, subscribe, type Broker, type TestSubscriber } from '../helpers/mosquitto.js';
+import { haveMosquitto, haveOpenssl, makeTestCertificates, startMosquitto, subscribe, type Broker, type TestCertificates, type TestSubscriber } from '../helpers/mosquitto.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 
 const DEVICE = 'door-1';
@@ -170,7 +170,7 @@ describe.skipIf(!haveMosquitto())('mqtt sink with a real mosquitto', () => {
         pendingAtRestart = sink.stats().pending;
         await broker.start();
       }
-      await sleep(10);
+      await sleep(broker.running ? 10 : 30); // the broker is away for about 1.5 s
     }
     expect(await sink.flush(20_000)).toBe(true);
     await sub.waitFor(() => sub.countsByEventId().size >= sent.length);
@@ -215,32 +215,85 @@ describe.skipIf(!haveMosquitto())('mqtt sink with a real mosquitto', () => {
       }
     };
 
-    // Run 1: publishes, the broker goes away (events pile up in the outbox), then the process is SIGKILLed.
+    // Run 1: killed with SIGKILL while connected and publishing (events in flight, PUBACKs outstanding).
     const first = run(200, true);
-    await waitUntil(() => first.stored.length >= 20, '20 stored events');
-    await broker.stop();
-    await waitUntil(() => first.stored.length >= 60, '60 stored events');
+    await waitUntil(() => first.stored.length >= 25, '25 stored events');
     first.child.kill('SIGKILL');
     await first.exited;
-    await broker.start();
 
-    // Run 2: same outbox, 20 new events; it replays the 40+ left behind first, then stays up until killed.
-    const second = run(20, true);
-    await waitUntil(() => second.lines.some((l) => l.startsWith('flushed ')), 'the second run to flush');
-    const stats = JSON.parse(second.lines.find((l) => l.startsWith('flushed '))!.slice(8)) as Record<string, number | boolean>;
-    const sent = [...first.stored, ...second.stored];
-    await sub.waitFor(() => sub.countsByEventId().size >= sent.length);
-    // Killed while connected: the broker publishes the retained `offline` last will.
+    // Run 2: replays what run 1 left, publishes more; the broker goes away (events pile up in the outbox), then
+    // this process is SIGKILLed too.
+    const second = run(200, true);
+    await waitUntil(() => second.stored.length >= 15, '15 stored events');
+    await broker.stop();
+    await waitUntil(() => second.stored.length >= 55, '55 stored events');
     second.child.kill('SIGKILL');
     await second.exited;
+    await broker.start();
+
+    // Run 3: same outbox, 20 new events; it replays the 40 or so left behind first, then stays up until killed.
+    const third = run(20, true);
+    await waitUntil(() => third.lines.some((l) => l.startsWith('flushed ')), 'the third run to flush');
+    const stats = JSON.parse(third.lines.find((l) => l.startsWith('flushed '))!.slice(8)) as Record<string, number | boolean>;
+    const sent = [...first.stored, ...second.stored, ...third.stored];
+    await sub.waitFor(() => sub.countsByEventId().size >= sent.length);
+    // Killed while connected: the broker publishes the retained `offline` last will.
+    third.child.kill('SIGKILL');
+    await third.exited;
     await sub.waitFor((ms) => ms.some((m) => m.topic.endsWith('/status') && m.json.state === 'offline'));
 
     const { lost } = lossReport('sigkill', sent, sub, stats);
     expect(lost).toEqual([]);
     expect(stats).toMatchObject({ ok: true, pending: 0, dropped: 0 });
-    expect(stats.redelivered).toBeGreaterThanOrEqual(first.stored.length - 20 - 5); // the outbox left by run 1
+    expect(stats.redelivered).toBeGreaterThanOrEqual(second.stored.length - 15 - 5); // the outbox left by run 2
     const order = firstArrivals(sub).filter((id) => sent.includes(id));
     expect(order).toEqual(sent);
+  });
+});
+
+describe.skipIf(!haveMosquitto() || !haveOpenssl())('mqtt sink over TLS with a client certificate and a password', () => {
+  let broker: Broker;
+  let certs: TestCertificates;
+  const users = { kiosk: 's3cret' };
+  beforeAll(async () => {
+    certs = makeTestCertificates(tempDir());
+    broker = await startMosquitto({ tls: certs, users });
+  });
+  afterAll(async () => {
+    await broker?.close();
+  });
+
+  it('delivers with the right CA, client certificate and password', async () => {
+    const sink = createMqttSink({
+      url: broker.url,
+      deviceId: DEVICE,
+      outboxPath: tempDir(),
+      username: 'kiosk',
+      password: 's3cret',
+      tls: { caPath: certs.caPath, certPath: certs.clientCertPath, keyPath: certs.clientKeyPath },
+    });
+    await sink.write(makeEvent(1));
+    expect(await sink.flush(10_000)).toBe(true);
+    expect(sink.stats()).toMatchObject({ published: 1, pending: 0, failures: 0 });
+    await sink.close();
+  });
+
+  it('reports SINK_FAILED, keeps the event and retries on a wrong password or an unknown CA', async () => {
+    const cases = [
+      { password: 'wrong', tls: { caPath: certs.caPath, certPath: certs.clientCertPath, keyPath: certs.clientKeyPath }, expect: /authori[sz]ed|password/i },
+      { password: 's3cret', tls: { certPath: certs.clientCertPath, keyPath: certs.clientKeyPath }, expect: /certificate/i },
+    ];
+    for (const c of cases) {
+      const statuses: SinkStatus[] = [];
+      const sink = createMqttSink({ url: broker.url, deviceId: DEVICE, outboxPath: tempDir(), username: 'kiosk', password: c.password, tls: c.tls, reconnect: { initialDelayMs: 100 }, onStatus: (s) => statuses.push(s) });
+      await sink.write(makeEvent(2));
+      expect(await sink.flush(700)).toBe(false);
+      const retry = statuses.find((s) => s.state === 'retrying');
+      expect(retry?.error?.code).toBe('SINK_FAILED');
+      expect(retry?.error?.message).toMatch(c.expect);
+      expect(sink.stats()).toMatchObject({ published: 0, pending: 1 });
+      await sink.close();
+    }
   });
 });
 

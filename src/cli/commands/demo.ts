@@ -101,6 +101,13 @@ export const command: Command = {
             const text = packet.payload.toString();
             if (packet.topic.endsWith('/status')) {
               statusSeen++;
+              try {
+                const st = JSON.parse(text) as { state: string; version?: string; models?: Record<string, string> };
+                if (json) printJsonLine({ kind: 'status', topic: packet.topic, status: st });
+                else log(`status  ${packet.topic}  ${st.state}${st.models ? `  models ${Object.values(st.models).join(' + ')}` : ''}`);
+              } catch {
+                // a status that is not JSON is not ours to show
+              }
             } else {
               try {
                 const event = JSON.parse(text) as { eventId: string; type: string; trackId: number; identity: { name: string } | null; similarity: number | null; margin: number | null; quality: number };

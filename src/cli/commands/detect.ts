@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { FaceGateError, toFaceGateError } from '../../core/errors.js';
 import { boxToXywh } from '../../core/geometry.js';
+import { DEFAULT_DETECTOR } from '../../engine.js';
 import { decodeImage, drawFaces } from '../../image/image.js';
 import { createDetector } from '../../models/detector.js';
 import { findModel, loadManifest, requireModel, resolveModelsDir } from '../../models/manifest.js';
@@ -66,7 +67,7 @@ export const command: Command = {
       ...(maxFaces !== undefined ? { maxFaces: Number(maxFaces) } : {}),
       ...(minFacePx !== undefined ? { minFacePx: Number(minFacePx) } : {}),
     };
-    const entry = findModel(loadManifest(), o.detector ?? 'det_500m');
+    const entry = findModel(loadManifest(), o.detector ?? DEFAULT_DETECTOR);
     const modelPath = await requireModel(resolveModelsDir(o.modelsDir), entry);
     const detector = await createDetector(entry, modelPath, { device: o.device ?? 'cpu', intraOpThreads: o.intraOpThreads ?? 0 }, detectOptions);
     const draw = str(args, 'draw');

@@ -1,10 +1,13 @@
 /** `facegate eval --pairs CSV --root DIR [--plot roc.svg] [--json]`: verification accuracy on labelled pairs. */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FaceGateError } from '../../core/errors.js';
 import type { VerificationReport } from '../../core/roc.js';
-import { createEngine } from '../../engine.js';
+import { createEngine, DEFAULT_RECOGNIZER, type EngineOptions } from '../../engine.js';
 import { evaluatePairs, readPairsFile, rocPlotSvg, type LabelledPair } from '../../evaluate.js';
 import { bool, numberFlag, parse, printJsonLine, str, type Command } from '../common.js';
+import { findModel, loadManifest } from '../../models/manifest.js';
 import { ENGINE_OPTIONS, ENGINE_USAGE, engineOptionsFrom } from '../engine-flags.js';
 import { formatRejectTable, qualityCurve, qualityPlotPath } from '../../quality-eval.js';
 
@@ -26,6 +29,9 @@ the cross-validated threshold, pairs used, and pairs lost to an image with no fa
   --quality        also rank pairs by face quality (the lower of the two) and print the error at the CV threshold
                    after rejecting the lowest 0..30 %; with --plot, the curve goes to FILE-quality.svg
   --json           print the whole report as one JSON object (ROC points left out)
+measuring a recognizer's preprocessing (overrides its manifest entry for this run only):
+  --color-order RGB|BGR   channel order fed to the recognizer
+  --norm MEAN/STD         (x - MEAN) / STD on 0..255 values, e.g. 127.5/127.5, 127.5/128 or 0/255
 progress goes to stderr. exit status: 0 when evaluated (even with lost pairs), 1 on errors, 2 for usage errors.
 
 ${ENGINE_USAGE}`;
@@ -40,6 +46,8 @@ const OPTIONS = {
   flip: { type: 'boolean' },
   plot: { type: 'string' },
   scores: { type: 'string' },
+  'color-order': { type: 'string' },
+  norm: { type: 'string' },
   quality: { type: 'boolean' },
 } as const;
 
@@ -47,6 +55,38 @@ const OPTIONS = {
 function spread<T>(rows: readonly T[], n: number): T[] {
   if (n >= rows.length) return [...rows];
   return Array.from({ length: n }, (_, i) => rows[Math.floor((i * rows.length) / n)]!);
+}
+
+/**
+ * Applies --color-order / --norm by writing a copy of the manifest with the recognizer's input changed to a temporary
+ * directory and pointing the engine at it (the engine reads preprocessing only from a manifest). Returns the
+ * directory to remove afterwards, or undefined when neither flag is given.
+ */
+function overrideRecognizerInput(options: EngineOptions, colorOrder: string | undefined, norm: string | undefined): string | undefined {
+  if (colorOrder === undefined && norm === undefined) return undefined;
+  if (colorOrder !== undefined && colorOrder !== 'RGB' && colorOrder !== 'BGR') throw new FaceGateError('USAGE', `--color-order must be RGB or BGR, got "${colorOrder}"`);
+  let meanStd: [number, number] | undefined;
+  if (norm !== undefined) {
+    const m = /^(-?[\d.]+)\/([\d.]+)$/.exec(norm);
+    if (!m || !(Number(m[2]) > 0) || !Number.isFinite(Number(m[1]))) throw new FaceGateError('USAGE', `--norm expects MEAN/STD with STD > 0, e.g. 127.5/127.5, got "${norm}"`);
+    meanStd = [Number(m[1]), Number(m[2])];
+  }
+  const manifest = loadManifest(options.manifestPath);
+  const entry = findModel(manifest, options.recognizer ?? DEFAULT_RECOGNIZER);
+  if (colorOrder) entry.input.colorOrder = colorOrder;
+  if (meanStd) {
+    entry.input.mean = [meanStd[0], meanStd[0], meanStd[0]];
+    entry.input.std = [meanStd[1], meanStd[1], meanStd[1]];
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'facegate-eval-'));
+  const path = join(dir, 'manifest.json');
+  writeFileSync(path, JSON.stringify(manifest));
+  options.manifestPath = path;
+  return dir;
+}
+
+function inputText(i: { colorOrder: string; mean: readonly number[]; std: readonly number[] }): string {
+  return `${i.colorOrder}, (x - ${i.mean[0]}) / ${i.std[0]}`;
 }
 
 function writeOut(path: string, text: string): void {
@@ -91,7 +131,15 @@ export const command: Command = {
     pairs = spread(pairs, limit);
     if (pairs.length < 10) throw new FaceGateError('USAGE', `only ${pairs.length} pairs selected: at least 10 are needed for 10-fold cross-validation`);
 
-    const engine = await createEngine({ ...engineOptionsFrom(args), flip: bool(args, 'flip') });
+    const engineOptions: EngineOptions = { ...engineOptionsFrom(args), flip: bool(args, 'flip') };
+    const tmp = overrideRecognizerInput(engineOptions, str(args, 'color-order'), str(args, 'norm'));
+    let engine;
+    try {
+      engine = await createEngine(engineOptions);
+    } catch (e) {
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
     const t0 = Date.now();
     let lastDraw = 0;
     try {
@@ -140,6 +188,7 @@ export const command: Command = {
           pairsFile: pairsPath,
           detector: engine.detectorId,
           recognizer: engine.recognizerId,
+          recognizerInput: { colorOrder: engine.recognizerEntry.input.colorOrder, mean: engine.recognizerEntry.input.mean, std: engine.recognizerEntry.input.std },
           flip: bool(args, 'flip'),
           face,
           pairsTotal: result.pairsTotal,
@@ -156,7 +205,7 @@ export const command: Command = {
         });
       } else {
         const out = [
-          `${engine.detectorId} + ${engine.recognizerId}${bool(args, 'flip') ? ' (flip)' : ''}, face ${face}: ${result.images} images in ${seconds.toFixed(1)} s`,
+          `${engine.detectorId} + ${engine.recognizerId} (${inputText(engine.recognizerEntry.input)})${bool(args, 'flip') ? ' + flip' : ''}, face ${face}: ${result.images} images in ${seconds.toFixed(1)} s`,
           `pairs used ${result.pairsUsed} of ${result.pairsTotal}; lost to an undetected or unreadable face: ${result.pairsLost}`,
           describe('all', result.overall),
           ...Object.entries(result.bySource).map(([k, v]) => describe(k, v)),
@@ -170,6 +219,7 @@ export const command: Command = {
       return 0;
     } finally {
       await engine.close();
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
     }
   },
 };

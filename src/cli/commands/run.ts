@@ -15,7 +15,9 @@ import { packageRoot } from '../../models/manifest.js';
 import { createPipeline } from '../../pipeline/pipeline.js';
 import type { DecisionOptions } from '../../pipeline/decision.js';
 import { buildStatus } from '../../sinks/event.js';
+import { createConsoleSink } from '../../sinks/console.js';
 import { createMqttSink } from '../../sinks/mqtt.js';
+import { createWebhookSink } from '../../sinks/webhook.js';
 import type { EventSink } from '../../sinks/types.js';
 import { openSource, type SourceStatus } from '../../sources/index.js';
 import { bool, parse, printJsonLine, str, type Command } from '../common.js';
@@ -126,22 +128,28 @@ export const command: Command = {
         sinks.push(sink);
         closers.unshift(() => sink.close());
       }
-      const consoleEvents = getField<boolean>(config, 'events.console') ?? sinks.length === 0;
-      if (consoleEvents) {
-        // JSON Lines on stdout: the simplest integration (pipe into anything), and the default with no other sink
-        sinks.push({
-          name: 'stdout',
-          async write(event) {
-            printJsonLine(event);
-          },
-          stats: () => ({ published: 0, pending: 0, dropped: 0, redelivered: 0, failures: 0 }),
-          flush: async () => true,
-          close: async () => undefined,
+      const webhookUrl = getField<string>(config, 'webhook.url');
+      if (webhookUrl) {
+        const sink = createWebhookSink({
+          url: webhookUrl,
+          ...pick(config, 'webhook', ['timeoutMs']),
+          outboxPath: resolve(getField<string>(config, 'webhook.outboxPath') ?? join(dirname(galleryPath), 'webhook-outbox')),
+          onStatus: (s) => say(`webhook ${s.state}${s.error ? `: ${s.error.message}` : ''}`, { kind: 'sink', ...s }),
         });
+        sinks.push(sink);
+        closers.unshift(() => sink.close());
+      }
+      // JSON Lines on stdout: the simplest integration (pipe into anything), and the default with no other sink
+      if (getField<boolean>(config, 'events.console') ?? sinks.length === 0) {
+        const sink = createConsoleSink({ includeStatus: false });
+        sinks.push(sink);
+        closers.unshift(() => sink.close());
       }
 
       let lastSourceState = '';
+      const sourceListeners: ((s: SourceStatus) => void)[] = [];
       const reportSource = (s: SourceStatus): void => {
+        for (const l of sourceListeners) l(s);
         if (s.state === lastSourceState && s.state === 'streaming') return;
         lastSourceState = s.state;
         say(`source ${s.source}: ${s.state}${s.error ? `: ${s.error.message}` : ''}${s.retryInMs !== undefined ? ` (retry in ${s.retryInMs} ms)` : ''}`, { kind: 'source', ...s });
@@ -183,6 +191,22 @@ export const command: Command = {
           }),
         onError: (e) => say(`warning: ${e.message}`, { kind: 'error', message: e.message }),
       });
+      // counters on the retained status topic, so a back end sees a kiosk that runs but sees nobody
+      const statusIntervalMs = getField<number>(config, 'statusIntervalMs') ?? 60_000;
+      let lastSource: SourceStatus | undefined;
+      const ticker =
+        statusIntervalMs > 0
+          ? setInterval(() => {
+              const st = pipeline.stats();
+              const counters = { frames: st.frames, drops: st.drops, tracks: st.tracks, events: st.events, fps: st.fps };
+              say(`stats ${summaryLine(st)}`, { kind: 'stats', ...counters });
+              const status = buildStatus('online', deviceId, { version, models, details: { ...(lastSource ? { source: lastSource } : {}), counters } });
+              for (const sink of sinks) void sink.status?.(status).catch(() => undefined);
+            }, statusIntervalMs)
+          : undefined;
+      ticker?.unref();
+      closers.unshift(async () => clearInterval(ticker));
+      sourceListeners.push((s) => (lastSource = s));
       say(`running: device ${deviceId}, source ${source.name}, gallery ${galleryPath} (${gstats.identities} identities), sinks ${sinks.map((s) => s.name).join(', ')}`);
       const summary = await pipeline.run(source, abort.signal);
       const timeoutMs = getField<number>(config, 'shutdownTimeoutMs') ?? 5000;

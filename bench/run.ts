@@ -8,6 +8,7 @@ const SUITES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   quality: () => import('./quality.js'),
   pipeline: () => import('./pipeline.js'),
   int8: () => import('./int8.js'),
+  sinks: () => import('./sinks.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -67,7 +67,7 @@ export interface QuantizeEntryOptions {
   outputPath: string;
   /** QDQ flavour. Default `cpu`. */
   target?: QuantTarget;
-  /** Activation range method. Default `minmax` for detectors, `percentile` for recognizers (measured better). */
+  /** Activation range method. Default `minmax` for detectors, `mse` for recognizers (measured best on held-back faces). */
   method?: CalibrationMethod;
   /** Percentile method, in percent. Default 99.999. */
   percentile?: number;
@@ -126,7 +126,8 @@ export async function quantizeEntry(options: QuantizeEntryOptions): Promise<Quan
   const fp32Path = await requireModel(options.modelsDir, entry);
   const target = options.target ?? 'cpu';
   const isDetector = entry.role === 'detector';
-  const method = options.method ?? (isDetector ? 'minmax' : 'percentile');
+  // Measured on MobileFaceNet (held-back cosine): minmax 0.979, percentile 99.999 0.990, mse 0.991.
+  const method = options.method ?? (isDetector ? 'minmax' : 'mse');
   const log = options.onProgress ?? (() => {});
   const session = { intraOpThreads: options.threads ?? 0 };
   const size = entry.input.size?.[0] ?? 112;

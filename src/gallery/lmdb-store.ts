@@ -620,7 +620,7 @@ class LmdbGallery implements Gallery {
         for (let i = 0; i < pages; i++) scratch.removeSync(i);
       });
       env.resetReadTxn();
-      if (process.env.SCRUB_DEBUG) console.error('round', round, 'pages', pages, (env.getStats() as { lastPageNumber: number }).lastPageNumber);
+      if (process.env.SCRUB_DEBUG) console.error('round', round, 'pages', pages, (env.getStats() as { lastPageNumber: number; lastTxnId: number }).lastPageNumber, (env.getStats() as { lastTxnId: number }).lastTxnId, (env as unknown as { readerList(): string }).readerList());
       if (!fileContainsAny(join(this.path, 'data.mdb'), needles)) return;
     }
   }

@@ -13,8 +13,8 @@ export interface DetectOptions {
   /** Drop faces whose box is narrower than this, in pixels. Default 0. */
   minFacePx?: number;
   /**
-   * Network input size in pixels: `auto` (default) follows the image, its larger side rounded up to a multiple of 32,
-   * never upscaled, capped at 640; a number gives a fixed square input; [width, height] a fixed rectangle.
+   * Network input size in pixels: `auto` (default) follows the image, each side rounded up to a multiple of 32
+   * (never upscaled beyond that), downscaled only when the longer side is over 640; a number gives a fixed square input; [width, height] a fixed rectangle.
    */
   inputSize?: 'auto' | number | [number, number];
 }

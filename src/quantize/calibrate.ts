@@ -3,7 +3,11 @@
  * histograms for Percentile (histogram of |x|) and Entropy (KL-divergence threshold, TensorRT's method).
  */
 
-export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
+/**
+ * `minmax`, `percentile` and `entropy` are onnxruntime's methods; `mse` picks, per tensor, the clipping range that
+ * minimises the expected 8-bit quantisation error over the calibration histogram (rounding inside, clipping outside).
+ */
+export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy' | 'mse';
 
 export interface RangeOptions {
   /** How a tensor's range is chosen from the calibration data. Default `minmax`. */
@@ -40,7 +44,7 @@ export class TensorStats {
     if (!(lo <= hi)) return; // empty or all-NaN output: nothing to learn
     if (lo < this.min) this.min = lo;
     if (hi > this.max) this.max = hi;
-    if (this.method === 'entropy') this.addSigned(data, Math.max(Math.abs(lo), Math.abs(hi)));
+    if (this.method === 'entropy' || this.method === 'mse') this.addSigned(data, Math.max(Math.abs(lo), Math.abs(hi)));
     else if (this.method === 'percentile') this.addAbsolute(data, Math.max(Math.abs(lo), Math.abs(hi)));
   }
 
@@ -84,6 +88,7 @@ export class TensorStats {
     const method = options.method ?? 'minmax';
     if (method === 'percentile' && this.absHist) return this.percentileRange(options.percentile ?? 99.999);
     if (method === 'entropy' && this.hist) return this.entropyRange(options.numQuantizedBins ?? 128);
+    if (method === 'mse' && this.hist) return this.mseRange();
     return [this.min, this.max];
   }
 
@@ -103,6 +108,38 @@ export class TensorStats {
     // numpy searchsorted over the cdf gives the bin index; its edge is the threshold (edges[idx], as onnxruntime).
     const e = Math.min(idx, h.length) * this.absStride;
     return [Math.max(-e, this.min), Math.min(e, this.max)];
+  }
+
+  /** The [lo, hi] (shrunk from the observed range) with the least expected squared error for 255 uniform steps. */
+  private mseRange(): [number, number] {
+    const hist = this.hist!;
+    const n = hist.length;
+    const stride = (2 * this.th) / n;
+    const lo0 = Math.min(this.min, 0);
+    const hi0 = Math.max(this.max, 0);
+    const factors = Array.from({ length: 24 }, (_, i) => 1 - i * 0.03);
+    let best: [number, number] = [lo0, hi0];
+    let bestErr = Infinity;
+    for (const fl of factors) {
+      for (const fh of factors) {
+        const lo = lo0 * fl;
+        const hi = hi0 * fh;
+        const step = (hi - lo) / 255;
+        if (!(step > 0)) continue;
+        let err = 0;
+        for (let b = 0; b < n; b++) {
+          const c = hist[b]!;
+          if (c === 0) continue;
+          const x = -this.th + (b + 0.5) * stride;
+          err += c * (x > hi ? (x - hi) ** 2 : x < lo ? (x - lo) ** 2 : (step * step) / 12);
+        }
+        if (err < bestErr) {
+          bestErr = err;
+          best = [lo, hi];
+        }
+      }
+    }
+    return best;
   }
 
   /** onnxruntime get_entropy_threshold: the symmetric window whose quantised distribution diverges least (KL). */

@@ -107,3 +107,26 @@ export function cpuInt8Support(): { supported: boolean | 'unknown'; features: st
   const features = ['avx512_vnni', 'avx_vnni', 'asimddp'].filter((f) => flags.has(f));
   return { supported: features.length > 0, features };
 }
+
+/**
+ * The engine's start-up choice for one model: `resolvePrecision` plus the CPU check. Under `auto` on the CPU, INT8 is
+ * used only when the CPU has int8 dot-product instructions (otherwise it is usually slower than FP32, and `reason`
+ * says so); a TensorRT device looks for the `trt` flavour. `int8` is honoured whatever the CPU.
+ */
+export function chooseModelFile(
+  int8Dir: string,
+  model: { id: string; sha256: string },
+  fp32Path: string,
+  choice: PrecisionChoice = 'auto',
+  device: string = 'cpu',
+): ResolvedPrecision {
+  const target: QuantTarget = device === 'tensorrt' ? 'trt' : 'cpu';
+  const resolved = resolvePrecision(int8Dir, model.id, fp32Path, model.sha256, choice, target);
+  if (choice === 'auto' && resolved.precision === 'int8' && target === 'cpu') {
+    const cpu = cpuInt8Support();
+    if (cpu.supported === false) {
+      return { path: fp32Path, precision: 'fp32', reason: 'this CPU has no int8 dot-product instructions (x86 VNNI / ARM dot-product), so INT8 would not be faster; pass --precision int8 to force it' };
+    }
+  }
+  return resolved;
+}

@@ -155,7 +155,7 @@ export async function quantizeModel(options: QuantizeOptions): Promise<QuantizeR
   const target = options.target ?? 'cpu';
   if (target !== 'cpu' && target !== 'trt') throw new FaceGateError('CONFIG_INVALID', `target must be cpu or trt, got "${String(target)}"`, { details: { field: 'target' } });
   const method = options.method ?? 'minmax';
-  if (!['minmax', 'percentile', 'entropy'].includes(method)) throw new FaceGateError('CONFIG_INVALID', `calibration method must be minmax, percentile or entropy, got "${method}"`, { details: { field: 'method' } });
+  if (!['minmax', 'percentile', 'entropy', 'mse'].includes(method)) throw new FaceGateError('CONFIG_INVALID', `calibration method must be minmax, percentile, entropy or mse, got "${method}"`, { details: { field: 'method' } });
   let sourceBytes: Uint8Array;
   try {
     sourceBytes = readFileSync(options.modelPath);

@@ -122,6 +122,7 @@ export function createMqttSink(options: MqttSinkOptions): MqttSink {
     clientId: options.clientId ?? `facegate-${deviceId}`,
     // The outbox is the session state that matters; a clean session keeps the broker from holding stale state.
     clean: true,
+    // MQTT 3.1.1: what every broker speaks; nothing here needs MQTT 5 features.
     protocolVersion: 4,
     keepalive: keepaliveS,
     connectTimeout: connectTimeoutMs,
@@ -140,6 +141,8 @@ export function createMqttSink(options: MqttSinkOptions): MqttSink {
 class MqttSinkImpl implements MqttSink {
   readonly name: string;
   readonly topics: { identified: string; unknown: string; status: string };
+  /** The broker URL without a password, for status messages and logs. */
+  private readonly displayUrl: string;
   private client: MqttClient | null = null;
   /** Bumped per connection attempt; callbacks of an older client are ignored. */
   private generation = 0;
@@ -171,6 +174,9 @@ class MqttSinkImpl implements MqttSink {
     private readonly outbox: Outbox,
   ) {
     this.name = options.name ?? 'mqtt';
+    const shown = new URL(options.url);
+    if (shown.password) shown.password = '***';
+    this.displayUrl = shown.toString();
     this.topics = { identified: `${prefix}events/identified`, unknown: `${prefix}events/unknown`, status: `${prefix}status` };
     this.info = { ...(options.version !== undefined ? { version: options.version } : {}), ...(options.models ? { models: options.models } : {}) };
     this.onlineStatus = buildStatus('online', deviceId, this.info);
@@ -253,11 +259,19 @@ class MqttSinkImpl implements MqttSink {
     const gen = ++this.generation;
     this.lastError = null;
     this.report({ sink: this.name, state: 'connecting', attempt: this.attempt });
-    const client = connect(this.options.url, {
-      ...this.clientOptions,
-      // The will is registered at connect, so its `time` is when this connection began.
-      will: { topic: this.topics.status, payload: Buffer.from(this.offlinePayload()), qos: 1, retain: true },
-    });
+    let client: MqttClient;
+    try {
+      client = connect(this.options.url, {
+        ...this.clientOptions,
+        // The will is registered at connect, so its `time` is when this connection began.
+        will: { topic: this.topics.status, payload: Buffer.from(this.offlinePayload()), qos: 1, retain: true },
+      });
+    } catch (e) {
+      // mqtt.js can throw synchronously (a transport it cannot build): a failed attempt like any other
+      this.lastError = e as Error;
+      this.scheduleRetry();
+      return;
+    }
     this.client = client;
     client.on('error', (err) => {
       // mqtt.js emits 'error' then 'close'; remember why for the status report
@@ -287,12 +301,16 @@ class MqttSinkImpl implements MqttSink {
     client.on('error', () => undefined);
     client.end(true);
     if (this.client === client) this.client = null;
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
     if (this.closing) return;
     this.attempt++;
     this.counters.failures++;
     const retryInMs = backoffDelayMs(this.attempt, this.options.reconnect ?? {});
     const message = this.lastError?.message ?? 'connection closed';
-    this.report({ sink: this.name, state: 'retrying', attempt: this.attempt, retryInMs, error: { code: 'SINK_FAILED', message: `${this.options.url}: ${message}` } });
+    this.report({ sink: this.name, state: 'retrying', attempt: this.attempt, retryInMs, error: { code: 'SINK_FAILED', message: `${this.displayUrl}: ${message}` } });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.connect();

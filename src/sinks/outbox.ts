@@ -50,6 +50,10 @@ export interface OutboxStats {
   recovered: number;
 }
 
+type AppendOp = { kind: 'append'; topic: string; payload: string; resolve: (e: OutboxEntry) => void; reject: (e: unknown) => void };
+type RemoveOp = { kind: 'remove'; seq: number; resolve: () => void; reject: (e: unknown) => void };
+type WriteOp = AppendOp | RemoveOp;
+
 interface StoredEntry {
   topic: string;
   payload: string;
@@ -72,8 +76,10 @@ export class Outbox implements MessageQueue {
   private count: number;
   private closed = false;
   private readonly counters = { appended: 0, removed: 0, dropped: 0, recovered: 0 };
-  /** Serialises appends, so drop-oldest and the count stay exact. */
-  private chain: Promise<unknown> = Promise.resolve();
+  /** Writes waiting for the next transaction. */
+  private ops: WriteOp[] = [];
+  /** The running batch writer, while there is one. */
+  private writing: Promise<void> | null = null;
 
   private constructor(path: string, maxEvents: number, root: RootDatabase) {
     this.path = path;
@@ -112,32 +118,17 @@ export class Outbox implements MessageQueue {
 
   /**
    * Appends a message; resolves with its entry once it is committed. When the outbox is full, the oldest entries
-   * are removed in the same transaction and counted as dropped.
+   * are removed in the same transaction and counted as dropped. Appends and removals issued together share one
+   * transaction (one disk sync), so a burst costs about as much as a single event.
    */
   append(topic: string, payload: string): Promise<OutboxEntry> {
-    this.assertOpen();
-    const run = async (): Promise<OutboxEntry> => {
-      const seq = this.nextSeq++;
-      const excess = this.count + 1 - this.maxEvents;
-      const victims: number[] = [];
-      if (excess > 0) for (const key of this.db.getKeys({ limit: excess })) victims.push(key);
-      await this.db.transaction(() => {
-        for (const key of victims) this.db.removeSync(key);
-        this.db.putSync(seq, { topic, payload });
-      });
-      this.count += 1 - victims.length;
-      this.counters.dropped += victims.length;
-      this.counters.appended++;
-      return { seq, topic, payload, fromEarlierRun: false };
-    };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
-    return p;
+    if (this.closed) return Promise.reject(new FaceGateError('SINK_FAILED', `outbox ${this.path} was used after close()`));
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'append', topic, payload, resolve, reject }));
   }
 
-  /** Up to `limit` waiting entries with seq > `afterSeq`, oldest first. */
+  /** Up to `limit` waiting entries with seq > `afterSeq`, oldest first (committed entries only). */
   peek(limit: number, afterSeq = 0): OutboxEntry[] {
-    this.assertOpen();
+    if (this.closed) return [];
     const out: OutboxEntry[] = [];
     for (const { key, value } of this.db.getRange({ start: afterSeq + 1, limit })) {
       out.push({ seq: key, topic: value.topic, payload: value.payload, fromEarlierRun: key < this.firstSeqOfRun });
@@ -145,26 +136,14 @@ export class Outbox implements MessageQueue {
     return out;
   }
 
-  /** True while the entry is waiting (not yet removed or dropped). */
-  has(seq: number): boolean {
-    return !this.closed && this.db.doesExist(seq);
-  }
-
   /** Removes a delivered entry; resolves once committed. Removing an entry that is gone (dropped) is a no-op. */
   remove(seq: number): Promise<void> {
-    const run = async (): Promise<void> => {
-      // After close() the entry simply stays for the next run (a redelivery, never a loss).
-      if (this.closed || !this.db.doesExist(seq)) return;
-      await this.db.remove(seq);
-      this.count--;
-      this.counters.removed++;
-    };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
-    return p;
+    // After close() the entry simply stays for the next run (a redelivery, never a loss).
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'remove', seq, resolve, reject }));
   }
 
-  /** Entries waiting now. */
+  /** Entries waiting now (committed). */
   size(): number {
     return this.count;
   }
@@ -173,16 +152,84 @@ export class Outbox implements MessageQueue {
     return { pending: this.count, ...this.counters };
   }
 
-  /** Waits for pending writes, then closes the environment. Idempotent. */
+  /** Waits for queued writes to commit, then closes the environment. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.chain;
     this.closed = true;
+    while (this.writing) await this.writing;
     await this.root.close();
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new FaceGateError('SINK_FAILED', `outbox ${this.path} was used after close()`);
+  private enqueue(op: WriteOp): void {
+    this.ops.push(op);
+    this.writing ??= this.drain();
+  }
+
+  /** Writes the queued operations in order, one transaction per batch, until none are left. */
+  private async drain(): Promise<void> {
+    // Let the current event turn queue more writes into this batch.
+    await Promise.resolve();
+    // `writing` is cleared in the same synchronous step as the last check for queued ops, before any caller
+    // resumed by a resolved op can enqueue again (else its op would wait for a writer that is gone).
+    while (this.ops.length > 0) {
+      const batch = this.ops.splice(0);
+      try {
+        await this.writeBatch(batch);
+      } catch (e) {
+        const err = new FaceGateError('SINK_FAILED', `outbox ${this.path}: write failed: ${(e as Error).message}`, { cause: e });
+        for (const op of batch) op.reject(err);
+      }
+    }
+    this.writing = null;
+  }
+
+  /** One transaction: removals, drops beyond the bound, then appends; resolves the batch's ops once committed. */
+  private async writeBatch(batch: WriteOp[]): Promise<void> {
+    const puts = new Map<number, StoredEntry>();
+    const removes = new Set<number>();
+    const appended: [AppendOp, OutboxEntry][] = [];
+    let removed = 0;
+    for (const op of batch) {
+      if (op.kind === 'append') {
+        const entry: OutboxEntry = { seq: this.nextSeq++, topic: op.topic, payload: op.payload, fromEarlierRun: false };
+        puts.set(entry.seq, { topic: op.topic, payload: op.payload });
+        appended.push([op, entry]);
+      } else if (puts.delete(op.seq)) {
+        removed++;
+      } else if (!removes.has(op.seq) && this.db.doesExist(op.seq)) {
+        removes.add(op.seq);
+        removed++;
+      }
+    }
+    // Drop the oldest beyond the bound: committed entries first, then (a burst larger than the bound) new ones.
+    let excess = this.count + puts.size - removes.size - this.maxEvents;
+    const victims: number[] = [];
+    let droppedNew = 0;
+    if (excess > 0) {
+      for (const key of this.db.getKeys()) {
+        if (excess === 0) break;
+        if (removes.has(key)) continue;
+        victims.push(key);
+        excess--;
+      }
+      for (const key of [...puts.keys()]) {
+        if (excess === 0) break;
+        puts.delete(key);
+        droppedNew++;
+        excess--;
+      }
+    }
+    await this.db.transaction(() => {
+      for (const key of removes) this.db.removeSync(key);
+      for (const key of victims) this.db.removeSync(key);
+      for (const [key, value] of puts) this.db.putSync(key, value);
+    });
+    this.count += puts.size - removes.size - victims.length;
+    this.counters.appended += appended.length;
+    this.counters.removed += removed;
+    this.counters.dropped += victims.length + droppedNew;
+    for (const op of batch) if (op.kind === 'remove') op.resolve();
+    for (const [op, entry] of appended) op.resolve(entry);
   }
 }
 

@@ -132,6 +132,7 @@ export function createReconnectingSource(options: ReconnectingSourceOptions): Fr
             // the consumer stopped (end, break or error): stop decoding too
             signal?.removeEventListener('abort', onAbort);
             stop.abort();
+            queue.end();
           }
         },
       };

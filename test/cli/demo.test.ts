@@ -4,11 +4,14 @@ import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { jsonLines, runCli } from '../helpers/cli.js';
 import { MODELS_DIR, facePath, have } from '../helpers/shared.js';
+import { haveFfmpeg } from '../helpers/ffmpeg.js';
+
+const FFMPEG = haveFfmpeg();
 
 const CLIP = facePath('video/face_recognition__short_hamilton_clip.mp4');
 const LIN = facePath('identities/face_recognition__lin_manuel_miranda');
 
-describe.skipIf(!have(CLIP, LIN, MODELS_DIR))('facegate demo', () => {
+describe.skipIf(!have(CLIP, LIN, MODELS_DIR) || !FFMPEG)('facegate demo', () => {
   it('prints his identified event as the MQTT subscriber receives it, then a summary, and cleans up', async () => {
     const before = readdirSync(tmpdir()).filter((n) => n.startsWith('facegate-demo-'));
     const r = await runCli(['demo', '--json', '--threads', '1']);

@@ -11,6 +11,10 @@ import { openGallery } from '../../src/gallery/lmdb-store.js';
 import { enrollImages, listImages } from '../../src/enrollment.js';
 import { CLI, jsonLines, runCli } from '../helpers/cli.js';
 import { MODELS_DIR, REPO_ROOT, facePath, have } from '../helpers/shared.js';
+import { haveFfmpeg } from '../helpers/ffmpeg.js';
+import { haveMosquitto, startMosquitto, subscribe } from '../helpers/mosquitto.js';
+
+const FFMPEG = haveFfmpeg();
 
 const CLIP = facePath('video/face_recognition__short_hamilton_clip.mp4');
 const LIN = facePath('identities/face_recognition__lin_manuel_miranda');
@@ -59,7 +63,7 @@ describe('facegate run: configuration errors name the field', () => {
   });
 });
 
-describe.skipIf(!have(CLIP, LIN, MODELS_DIR))('facegate run on the hamilton clip', () => {
+describe.skipIf(!have(CLIP, LIN, MODELS_DIR) || !FFMPEG)('facegate run on the hamilton clip', () => {
   let galleryPath: string;
   let broker: Aedes;
   let server: Server;
@@ -94,7 +98,19 @@ describe.skipIf(!have(CLIP, LIN, MODELS_DIR))('facegate run on the hamilton clip
     await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
   });
 
-  it('publishes his identified event over MQTT and prints events on stdout', async () => {
+  it('publishes his identified event over MQTT and to a webhook, and prints events on stdout', async () => {
+    const { createServer: createHttpServer } = await import('node:http');
+    const posted: Record<string, unknown>[] = [];
+    const hook = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        posted.push(JSON.parse(body));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((ok) => hook.listen(0, '127.0.0.1', ok));
+    const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/events`;
     const cfg = write(
       'door.yaml',
       [
@@ -102,11 +118,13 @@ describe.skipIf(!have(CLIP, LIN, MODELS_DIR))('facegate run on the hamilton clip
         `source: { input: "${CLIP}", fps: 10 }`,
         `gallery: { path: "${galleryPath}" }`,
         `mqtt: { url: "${url}", outboxPath: "${join(dir, 'outbox-1')}" }`,
+        `webhook: { url: "${hookUrl}", outboxPath: "${join(dir, 'webhook-1')}" }`,
         'events: { console: true }',
         'engine: { threads: 1 }',
       ].join('\n'),
     );
     const r = await runCli(['run', '--config', cfg, '--json']);
+    await new Promise<void>((ok) => hook.close(() => ok()));
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     const out = jsonLines(r.stdout);
     const events = out.filter((l) => l.schema === 'facegate.event/v1');
@@ -115,6 +133,7 @@ describe.skipIf(!have(CLIP, LIN, MODELS_DIR))('facegate run on the hamilton clip
     expect(events.filter((e) => e.type === 'identified').map((e) => (e.identity as { id: string }).id)).toEqual(['lin_manuel_miranda']);
     const onMqtt = received.filter((m) => m.topic === 'facegate/door-1/events/identified');
     expect(onMqtt.map((m) => m.payload.eventId)).toEqual(events.filter((e) => e.type === 'identified').map((e) => e.eventId));
+    expect(posted.map((e) => e.eventId)).toEqual(events.map((e) => e.eventId));
     const status = received.filter((m) => m.topic === 'facegate/door-1/status').map((m) => m.payload.state);
     expect(status[0]).toBe('online');
     expect(status.at(-1)).toBe('offline');
@@ -162,5 +181,54 @@ describe.skipIf(!have(CLIP, LIN, MODELS_DIR))('facegate run on the hamilton clip
       .filter((m) => m.topic === 'facegate/door-3/status' && m.payload.state === 'online')
       .map((m) => (m.payload.details as { source?: { state: string } } | undefined)?.source?.state);
     expect(sourceStates.some((st) => st === 'reconnecting' || st === 'failed')).toBe(true);
+  });
+});
+
+describe.skipIf(!have(CLIP, LIN, MODELS_DIR) || !FFMPEG || !haveMosquitto())('facegate run through a broker outage and a SIGKILL', () => {
+  it('an event made while the broker is down survives the process being killed and reaches the subscriber after restart', async () => {
+    const galleryPath = join(dir, 'gallery-outage');
+    const engine = await createEngine({ modelsDir: MODELS_DIR, intraOpThreads: 1 });
+    const gallery = openGallery({ path: galleryPath });
+    await enrollImages(engine, gallery, { id: 'lin_manuel_miranda', images: listImages(LIN) });
+    await gallery.close();
+    await engine.close();
+    const broker = await startMosquitto();
+    const sub = await subscribe(broker.url, 'facegate/door-9/#');
+    await broker.stop(); // the broker is down when facegate starts
+    const args = ['run', '--source.input', CLIP, '--gallery.path', galleryPath, '--mqtt.url', broker.url, '--deviceId', 'door-9',
+      '--mqtt.outboxPath', join(dir, 'outbox-9'), '--events.console', '--engine.threads', '1', '--shutdownTimeoutMs', '500', '--json'];
+    try {
+      // run 1: loops the clip in real time; killed with SIGKILL once its identified event is in the outbox
+      const first = spawn(process.execPath, [CLI, ...args, '--source.loop', '--source.realtime'], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, FACEGATE_MODELS: MODELS_DIR },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      // the stderr event line is written after every sink took the event (MQTT: committed to the outbox)
+      let err1 = '';
+      const firstEvent = new Promise<string>((ok) =>
+        first.stderr.on('data', (d) => {
+          err1 += d;
+          const ev = jsonLines(err1.slice(0, err1.lastIndexOf('\n') + 1)).find((l) => l.kind === 'event' && l.type === 'identified');
+          if (ev) ok(ev.eventId as string);
+        }),
+      );
+      const lostWithTheProcess = await firstEvent;
+      first.kill('SIGKILL');
+      await new Promise((ok) => first.once('close', ok));
+
+      // run 2: the broker is back; the outbox left by run 1 is replayed, then its own events follow
+      await broker.start();
+      const r = await runCli(args);
+      expect(r.code, r.stderr.slice(-1500)).toBe(0);
+      const own = jsonLines(r.stdout).filter((l) => l.schema === 'facegate.event/v1').map((l) => l.eventId as string);
+      const expected = [lostWithTheProcess, ...own];
+      await sub.waitFor(() => expected.every((id) => sub.countsByEventId().has(id)), 20_000).catch(() => undefined);
+      console.log(`outage: ${expected.length} event(s) expected, received ${JSON.stringify([...sub.countsByEventId()])}, expected ${JSON.stringify(expected)}`);
+      expect(expected.every((id) => sub.countsByEventId().has(id))).toBe(true);
+    } finally {
+      await sub.close();
+      await broker.close();
+    }
   });
 });

@@ -15,12 +15,15 @@ import { createPipeline, type EventInfo } from '../../src/pipeline/pipeline.js';
 import type { FaceEvent } from '../../src/sinks/types.js';
 import { createFfmpegSource } from '../../src/sources/index.js';
 import { MODELS_DIR, facePath, have } from '../helpers/shared.js';
+import { haveFfmpeg } from '../helpers/ffmpeg.js';
+
+const FFMPEG = haveFfmpeg();
 
 const CLIP = facePath('video/face_recognition__short_hamilton_clip.mp4');
 const LIN = facePath('identities/face_recognition__lin_manuel_miranda');
 const OTHER = facePath('identities/face_recognition__obama');
 
-describe.skipIf(!have(CLIP, LIN, OTHER, MODELS_DIR))('pipeline on the hamilton clip', () => {
+describe.skipIf(!have(CLIP, LIN, OTHER, MODELS_DIR) || !FFMPEG)('pipeline on the hamilton clip', () => {
   let engine: Engine;
   let gallery: Gallery;
   let dir: string;

@@ -126,15 +126,16 @@ describe.skipIf(!have(MODELS_DIR, FACES))('INT8 quantisation of real models', ()
       modelId: 'mobilefacenet512_faceplugin',
       modelsDir: MODELS_DIR,
       outputPath: out,
-      calibrationImages: spread(s.recCalibration, 96),
-      validationImages: spread(s.recValidation, 48),
-      pairs: readPairs(join(FACES, 'pairs', 'dev-pairs.csv'), FACES, 120),
+      calibrationImages: spread(s.recCalibration, 128),
+      validationImages: s.recValidation,
+      // 400 pairs: one flipped pair is 0.25 points, inside the 0.3-point gate.
+      pairs: readPairs(join(FACES, 'pairs', 'dev-pairs.csv'), FACES, 400),
       threads: 1,
     });
     const ids = (list: string[]) => new Set(list.map((p) => p.split('/').slice(-2)[0]));
     expect([...ids(s.recValidation)].some((id) => ids(s.recCalibration).has(id))).toBe(false);
     expect(r.validation.embedding!.meanCosine).toBeGreaterThanOrEqual(0.99);
-    expect(r.validation.verification!.pairs).toBe(120);
+    expect(r.validation.verification!.pairs).toBe(400);
     expect(r.validation.verification!.fp32AccuracyPct - r.validation.verification!.int8AccuracyPct).toBeLessThanOrEqual(0.3);
     expect(r.report.outputBytes).toBeLessThan(r.report.sourceBytes * 0.6);
 

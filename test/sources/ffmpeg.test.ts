@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createFfmpegSource, ffmpegArgs, inputKind, parseOutputStream, type SourceStatus } from '../../src/sources/index.js';
 import { facePath, have } from '../helpers/shared.js';
+import { haveFfmpeg } from '../helpers/ffmpeg.js';
+
+const FFMPEG = haveFfmpeg();
 
 const CLIP = facePath('video/face_recognition__short_hamilton_clip.mp4');
 
@@ -32,7 +35,7 @@ describe('ffmpeg command line', () => {
   });
 });
 
-describe.skipIf(!have(CLIP))('ffmpeg source on the hamilton clip', () => {
+describe.skipIf(!have(CLIP) || !FFMPEG)('ffmpeg source on the hamilton clip', () => {
   it('decodes every frame at the target rate, scaled, with increasing timestamps', async () => {
     const states: string[] = [];
     const src = createFfmpegSource({ input: CLIP, fps: 10, maxWidthPx: 320, onStatus: (s) => states.push(s.state) });
@@ -92,7 +95,7 @@ describe('failures are retried with backoff, never thrown at the caller until at
     expect(statuses.at(-1)).toMatchObject({ state: 'failed', attempt: 3 });
   });
 
-  it('a stream that stalls is killed and retried', async () => {
+  it.skipIf(!FFMPEG)('a stream that stalls is killed and retried', async () => {
     const statuses: SourceStatus[] = [];
     // ffmpeg reading a FIFO nobody writes to: it opens nothing and delivers no frame
     const { execFileSync } = await import('node:child_process');
@@ -129,7 +132,7 @@ describe('failures are retried with backoff, never thrown at the caller until at
   });
 });
 
-describe.skipIf(!have(CLIP))('recovery', () => {
+describe.skipIf(!have(CLIP) || !FFMPEG)('recovery', () => {
   it('a stream that ends (camera gone) reconnects and frames resume with increasing timestamps', async () => {
     const statuses: SourceStatus[] = [];
     // the clip read as a live URL-like input: its end is a disconnect, not the end of the source
@@ -163,5 +166,48 @@ describe.skipIf(!have(CLIP))('recovery', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe.skipIf(!have(CLIP) || !FFMPEG)('a network camera that goes away and comes back', () => {
+  it('reconnects with backoff to an HTTP stream after its server dies, and frames resume', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createServer } = await import('node:net');
+    // a free port for an ffmpeg that serves the clip as a live MPEG-TS stream over HTTP, like an IP camera
+    const port = await new Promise<number>((ok) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => ok(p));
+      });
+    });
+    const camera = (seconds: number) =>
+      spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-t', String(seconds), '-i', CLIP, '-an', '-vf', 'scale=160:-2',
+        '-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'mpegts', '-listen', '1', `http://127.0.0.1:${port}`], { stdio: 'ignore' });
+    const statuses: SourceStatus[] = [];
+    let second: ReturnType<typeof camera> | undefined;
+    const first = camera(2);
+    first.on('exit', () => setTimeout(() => (second = camera(3)), 300)); // the camera reboots
+    await new Promise((r) => setTimeout(r, 300));
+    const src = createFfmpegSource({ input: `http://127.0.0.1:${port}`, fps: 5, maxWidthPx: 64,
+      reconnect: { initialDelayMs: 200, maxDelayMs: 400, jitter: 0 }, onStatus: (s) => statuses.push(s) });
+    const pts: number[] = [];
+    const timer = setTimeout(() => void src.close(), 15_000);
+    try {
+      for await (const f of src.frames()) {
+        pts.push(f.ptsMs);
+        if (src.stats().reconnects >= 1 && pts.length >= 12) break;
+      }
+    } finally {
+      clearTimeout(timer);
+      first.kill();
+      second?.kill();
+    }
+    const states = statuses.map((s) => s.state);
+    console.log(`camera reboot: ${pts.length} frames, states ${states.join(' ')}`);
+    expect(src.stats().reconnects).toBe(1);
+    expect(states[0]).toBe('connecting');
+    expect(states.filter((st) => st === 'streaming').length).toBe(2);
+    expect(states).toContain('reconnecting');
+    for (let i = 1; i < pts.length; i++) expect(pts[i]!).toBeGreaterThan(pts[i - 1]!);
   });
 });

@@ -166,8 +166,9 @@ export const command: Command = {
       const pipeline = createPipeline({ engine, gallery, sinks: [sink], deviceId: DEVICE_ID });
       const summary = await pipeline.run(source, abort.signal);
       const delivered = await sink.flush(5_000);
-      // the broker hands a PUBACKed message to its subscribers in the same tick; one more turn for safety
-      await new Promise((r) => setTimeout(r, 50));
+      // delivery to the subscriber may trail the PUBACK by a few ticks: wait for it (bounded)
+      const made = summary.events.identified + summary.events.unknown;
+      for (let waitedMs = 0; received.size < made && waitedMs < 3000; waitedMs += 20) await new Promise((r) => setTimeout(r, 20));
       const mqtt = sink.stats();
       if (json) {
         printJsonLine({ kind: 'summary', ...summary, mqtt: { ...mqtt, received: received.size, statusMessages: statusSeen, allDelivered: delivered } });

@@ -22,7 +22,7 @@ on labelled pairs within 0.3 points; detection recall on annotated photos within
 options:
   --model ID            model id from models/manifest.json (det_500m, det_2.5g, mobilefacenet512_faceplugin, ...)
   --target cpu|trt      cpu: asymmetric activations, int32 bias; trt: symmetric Q/DQ pairs for TensorRT (default cpu)
-  --method M            activation ranges: minmax | percentile | entropy (default: minmax detectors, percentile recognizers)
+  --method M            activation ranges: minmax | percentile | entropy | mse (default: minmax detectors, mse recognizers)
   --percentile P        percentile method, in percent (default 99.999)
   --calibration DIR     calibration images: photos for a detector, faces (aligned crops or photos) for a recognizer
                         (default: the split of ../shared/data/faces)
@@ -57,7 +57,7 @@ export const command: Command = {
     const target = (str(args, 'target') ?? 'cpu') as QuantTarget;
     if (target !== 'cpu' && target !== 'trt') throw new FaceGateError('USAGE', `--target must be cpu or trt, got "${target}"`);
     const method = str(args, 'method') as CalibrationMethod | undefined;
-    if (method && !['minmax', 'percentile', 'entropy'].includes(method)) throw new FaceGateError('USAGE', `--method must be minmax, percentile or entropy, got "${method}"`);
+    if (method && !['minmax', 'percentile', 'entropy', 'mse'].includes(method)) throw new FaceGateError('USAGE', `--method must be minmax, percentile, entropy or mse, got "${method}"`);
     const entry = findModel(loadManifest(), id);
     const modelsDir = resolveModelsDir(str(args, 'models'));
     const facesDir = join(packageRoot(), '..', 'shared', 'data', 'faces');

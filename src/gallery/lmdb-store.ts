@@ -2,7 +2,7 @@
  * The gallery on LMDB (lmdb-js; this file is its only importer). One environment (a directory) holds several
  * named galleries, each a set of sub-databases:
  *   `<name>/meta`        version counter, model id, dimension, id counters
- *   `<name>/ids`         identity id -> numeric identity key
+ *   `<name>/ids`         SHA-256 of the identity id -> numeric identity key
  *   `<name>/identities`  identity key -> {id, name, metadata, times, template keys}
  *   `<name>/templates`   template key -> {identity key, model id, quality, time, source}
  *   `<name>/vectors`     template key -> float32 bytes (binary encoding: msgpack does not round-trip typed arrays)
@@ -10,11 +10,15 @@
  *   `<name>/log`         version -> numeric keys touched by that commit (no ids, so erasure leaves nothing behind)
  * Every write is one transaction that bumps the version and appends a log entry; each process keeps an in-memory
  * search index and, before each search, replays the log entries after its own version (a full reload when it is
- * too far behind). LMDB's MVCC means readers never wait for the writer.
+ * too far behind). LMDB's MVCC means readers never wait for the writer. Each write is one synchronous LMDB
+ * transaction (a write in another process makes it wait for the lock; a throw inside aborts it whole).
+ * Erasure: remove() zeroes every value of the identity in place before deleting it, then overwrites the file's free
+ * pages and checks the file no longer holds the id or any of its vectors' bytes (see scrubFreePages).
  */
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { createHash } from 'node:crypto';
+import { asBinary, open, type Database, type RootDatabase } from 'lmdb';
 import { FaceGateError, isFaceGateError } from '../core/errors.js';
 import {
   DEFAULT_GALLERY_NAME,
@@ -124,6 +128,14 @@ function fileContainsAny(path: string, needles: readonly Buffer[]): boolean {
   }
 }
 
+/**
+ * The key of an identity id in the ids database: its SHA-256, so the id itself is stored only inside values, which
+ * remove() overwrites with zeros before deleting (LMDB can leave a deleted key's bytes in a page's free gap).
+ */
+function idKey(id: string): Buffer {
+  return createHash('sha256').update(id, 'utf8').digest();
+}
+
 function nowIso(): string {
   return new Date().toISOString();
 }
@@ -173,7 +185,7 @@ class LmdbGallery implements Gallery {
   private readonly format: VectorFormat;
   private env: RootDatabase | null;
   private readonly meta: Database<unknown, string>;
-  private readonly ids: Database<number, string>;
+  private readonly ids: Database<number, Buffer>;
   private readonly identities: Database<IdentityRecord, number>;
   private readonly templateDb: Database<TemplateRecord, number>;
   private readonly vectors: Database<Buffer, number>;
@@ -219,7 +231,7 @@ class LmdbGallery implements Gallery {
     this.format = format;
     const db = (sub: string, o: Record<string, unknown>) => env.openDB({ name: `${name}/${sub}`, cache: false, ...o });
     this.meta = db('meta', { encoding: 'msgpack' }) as Database<unknown, string>;
-    this.ids = db('ids', { encoding: 'msgpack' }) as Database<number, string>;
+    this.ids = db('ids', { encoding: 'msgpack', keyEncoding: 'binary' }) as Database<number, Buffer>;
     this.identities = db('identities', { encoding: 'msgpack', keyEncoding: 'uint32' }) as Database<IdentityRecord, number>;
     this.templateDb = db('templates', { encoding: 'msgpack', keyEncoding: 'uint32' }) as Database<TemplateRecord, number>;
     this.vectors = db('vectors', { encoding: 'binary', keyEncoding: 'uint32' }) as Database<Buffer, number>;
@@ -305,7 +317,7 @@ class LmdbGallery implements Gallery {
   }
 
   private record(id: string): { ikey: number; rec: IdentityRecord } | undefined {
-    const ikey = this.ids.get(id);
+    const ikey = this.ids.get(idKey(id));
     if (ikey === undefined) return undefined;
     const rec = this.identities.get(ikey);
     return rec ? { ikey, rec } : undefined;
@@ -426,18 +438,18 @@ class LmdbGallery implements Gallery {
   // ---------------------------------------------------------------- writes
 
   /**
-   * Runs `fn` in one abortable write transaction that also bumps the version and appends the log entry `fn`
+   * Runs `fn` in one abortable (synchronous) write transaction that also bumps the version and appends the log entry `fn`
    * fills; a throw inside aborts everything. Then refreshes the in-memory index.
    */
   private async write<T>(fn: (log: LogEntry) => T): Promise<T> {
     const env = this.live();
-    const result = await env.childTransaction(() => {
+    const result = env.transactionSync(() => {
       const log: LogEntry = { a: [], d: [], c: [] };
       const out = fn(log);
       const v = ((this.meta.get('version') as number | undefined) ?? 0) + 1;
-      this.meta.put('version', v);
-      this.log.put(v, log);
-      if (v > LOG_KEEP) this.log.remove(v - LOG_KEEP);
+      this.meta.putSync('version', v);
+      this.log.putSync(v, log);
+      if (v > LOG_KEEP) this.log.removeSync(v - LOG_KEEP);
       return out as unknown;
     });
     if (this.env) this.refresh();
@@ -446,7 +458,7 @@ class LmdbGallery implements Gallery {
 
   private nextKey(counter: 'nextTid' | 'nextIkey'): number {
     const k = ((this.meta.get(counter) as number | undefined) ?? 0) + 1;
-    this.meta.put(counter, k);
+    this.meta.putSync(counter, k);
     return k;
   }
 
@@ -499,8 +511,8 @@ class LmdbGallery implements Gallery {
       rec = { ...existing.rec, tids: [...existing.rec.tids], updatedAt: now };
       if (input.mode === 'replace') {
         for (const t of rec.tids) {
-          this.templateDb.remove(t);
-          this.vectors.remove(t);
+          this.templateDb.removeSync(t);
+          this.vectors.removeSync(t);
           log.d.push(t);
         }
         rec.tids = [];
@@ -508,7 +520,7 @@ class LmdbGallery implements Gallery {
     } else {
       ikey = this.nextKey('nextIkey');
       rec = { id: input.id, name: input.id, metadata: {}, createdAt: now, updatedAt: now, tids: [] };
-      this.ids.put(input.id, ikey);
+      this.ids.putSync(idKey(input.id), ikey);
     }
     if (input.name !== undefined) rec.name = input.name;
     if (input.metadata !== undefined) rec.metadata = input.metadata;
@@ -519,18 +531,18 @@ class LmdbGallery implements Gallery {
       const tid = this.nextKey('nextTid');
       const tr: TemplateRecord = { ikey, modelId: input.modelId, quality: t.quality ?? 1, createdAt: t.createdAt ?? now };
       if (t.source !== undefined) tr.source = t.source;
-      this.templateDb.put(tid, tr);
-      this.vectors.put(tid, vectorBytes(v));
+      this.templateDb.putSync(tid, tr);
+      this.vectors.putSync(tid, vectorBytes(v));
       rec.tids.push(tid);
       templateIds.push(tid);
       log.a.push(tid);
     });
     const all = rec.tids.map((t) => bytesVector(this.vectors.getBinary(t)!));
-    this.centroids.put(ikey, vectorBytes(centroidOf(all)));
+    this.centroids.putSync(ikey, vectorBytes(centroidOf(all)));
     log.c.push(ikey);
-    this.identities.put(ikey, rec);
-    if (dim === null) this.meta.put('dim', vectors[0]!.length);
-    if (!this.meta.get('modelId')) this.meta.put('modelId', input.modelId);
+    this.identities.putSync(ikey, rec);
+    if (dim === null) this.meta.putSync('dim', vectors[0]!.length);
+    if (!this.meta.get('modelId')) this.meta.putSync('modelId', input.modelId);
     return { identity: this.toIdentity(rec), templateIds, created: !existing };
   }
 
@@ -565,7 +577,7 @@ class LmdbGallery implements Gallery {
       const rec: IdentityRecord = { ...r.rec, updatedAt: nowIso() };
       if (changes.name !== undefined) rec.name = changes.name;
       if (changes.metadata !== undefined) rec.metadata = changes.metadata;
-      this.identities.put(r.ikey, rec);
+      this.identities.putSync(r.ikey, rec);
       return this.toIdentity(rec);
     });
   }
@@ -583,14 +595,23 @@ class LmdbGallery implements Gallery {
     await this.write((log) => {
       const r = this.record(id);
       if (!r) throw new FaceGateError('GALLERY_IDENTITY_NOT_FOUND', `no identity "${id}" in gallery "${this.name}"`, { details: { id } });
-      for (const t of r.rec.tids) {
-        this.templateDb.remove(t);
-        this.vectors.remove(t);
-        log.d.push(t);
+      // Overwrite every value with zeros of its own length first (in place in the page), then delete them all:
+      // a deleted node's bytes, and the old places of nodes shifted by a delete, stay in the page's free gap.
+      const doomed: [Database<unknown, number>, number, boolean][] = [
+        ...r.rec.tids.flatMap((t): [Database<unknown, number>, number, boolean][] => [
+          [this.templateDb as Database<unknown, number>, t, false],
+          [this.vectors as Database<unknown, number>, t, true],
+        ]),
+        [this.centroids as Database<unknown, number>, r.ikey, true],
+        [this.identities as Database<unknown, number>, r.ikey, false],
+      ];
+      for (const [db, key, raw] of doomed) {
+        const old = db.getBinary(key);
+        if (old) db.putSync(key, raw ? Buffer.alloc(old.length) : asBinary(Buffer.alloc(old.length)));
       }
-      this.centroids.remove(r.ikey);
-      this.identities.remove(r.ikey);
-      this.ids.remove(id);
+      for (const [db, key] of doomed) db.removeSync(key);
+      log.d.push(...r.rec.tids);
+      this.ids.removeSync(idKey(id));
       log.c.push(r.ikey);
     });
     await this.scrubFreePages(needles);
@@ -620,7 +641,6 @@ class LmdbGallery implements Gallery {
         for (let i = 0; i < pages; i++) scratch.removeSync(i);
       });
       env.resetReadTxn();
-      if (process.env.SCRUB_DEBUG) console.error('round', round, 'pages', pages, (env.getStats() as { lastPageNumber: number; lastTxnId: number }).lastPageNumber, (env.getStats() as { lastTxnId: number }).lastTxnId, (env as unknown as { readerList(): string }).readerList());
       if (!fileContainsAny(join(this.path, 'data.mdb'), needles)) return;
     }
   }

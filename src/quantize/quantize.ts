@@ -12,7 +12,7 @@ import { FaceGateError, isFaceGateError } from '../core/errors.js';
 import { createSession } from '../runtime/onnx.js';
 import { TensorStats, type CalibrationMethod, type RangeOptions } from './calibrate.js';
 import { DT, cloneModel, decodeModel, defaultOpset, encodeModel, nodeLabel, onnx, toNum, upgradeToOpset13, type ModelProto } from './onnx-graph.js';
-import { nameNodes, planQuantization, rewriteQdq, tailNodes, type ActivationType, type QuantTarget } from './qdq.js';
+import { nameNodes, planQuantization, rewriteQdq, stemConvs, tailNodes, type ActivationType, type QuantTarget } from './qdq.js';
 
 /** Version of this quantiser, recorded in models/int8/manifest.json. */
 export const QUANTIZER_VERSION = '1.0.0';
@@ -34,7 +34,7 @@ export interface QuantizeOptions extends RangeOptions {
   calibration: readonly CalibrationTensor[] | AsyncIterable<CalibrationTensor>;
   /**
    * Node names (after onnxruntime's BASIC optimisation) to keep in float. Default: the last `excludeDepth` weighted
-   * layers before every graph output and everything after them.
+   * layers before every graph output and everything after them, and an RGB stem conv (see `stemConvs`).
    */
   exclude?: readonly string[];
   /** Weighted layers kept in float at the end of every output path when `exclude` is not given. Default 1 (detector heads); recognizers use 3 (1x1 expansion, GDC, linear embedding). */
@@ -172,7 +172,7 @@ export async function quantizeModel(options: QuantizeOptions): Promise<QuantizeR
     nameNodes(model);
     upgradeToOpset13(model);
     const names = new Set((model.graph!.node ?? []).map((n) => n.name!));
-    const excluded = options.exclude ? [...options.exclude] : tailNodes(model, options.excludeDepth ?? 1);
+    const excluded = options.exclude ? [...options.exclude] : [...new Set([...tailNodes(model, options.excludeDepth ?? 1), ...stemConvs(model)])];
     for (const e of excluded) {
       if (!names.has(e)) throw new FaceGateError('CONFIG_INVALID', `exclude names node "${e}", which is not in the (pre-optimised) graph`, { details: { field: 'exclude', node: e } });
     }

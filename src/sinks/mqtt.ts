@@ -175,8 +175,7 @@ class MqttSinkImpl implements MqttSink {
   ) {
     this.name = options.name ?? 'mqtt';
     const shown = new URL(options.url);
-    if (shown.password) shown.password = '***';
-    this.displayUrl = shown.toString();
+    this.displayUrl = `${shown.protocol}//${shown.host}${shown.pathname === '/' ? '' : shown.pathname}`;
     this.topics = { identified: `${prefix}events/identified`, unknown: `${prefix}events/unknown`, status: `${prefix}status` };
     this.info = { ...(options.version !== undefined ? { version: options.version } : {}), ...(options.models ? { models: options.models } : {}) };
     this.onlineStatus = buildStatus('online', deviceId, this.info);

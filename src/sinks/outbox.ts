@@ -7,6 +7,9 @@
  * B-tree, no recovery step), keys are ordered (sequence numbers give replay order for free), and lmdb-js commits
  * asynchronously off the event loop, so the camera loop never waits for a disk sync. A commit is visible (and
  * survives a process kill) when `append` resolves; the OS flush to disk follows right after (overlappingSync).
+ * Appends and removals issued in the same moment are written in one transaction, so a burst costs about one sync.
+ * This file imports lmdb itself rather than going through src/gallery: the gallery store's API is about identities,
+ * and a separate environment keeps event writes from contending with enrolment for LMDB's single writer lock.
  *
  * The queue is bounded: when `maxEvents` entries are waiting, appending drops the oldest one and counts it.
  * One process at a time should own an outbox directory (two would both replay it).
@@ -20,7 +23,7 @@ export interface OutboxOptions {
   readonly path: string;
   /** Most entries kept; appending beyond it drops the oldest (counted in `dropped`). Default 100000. */
   readonly maxEvents?: number;
-  /** Maximum size of the environment in bytes (address space, not disk). Default 1 GiB. */
+  /** Initial size of the memory map in bytes (address space, not disk); lmdb-js grows it when full. Default 1 GiB. */
   readonly mapSizeBytes?: number;
 }
 

@@ -51,6 +51,11 @@ export function createWebhookSink(options: WebhookSinkOptions): EventSink {
     throw configError('url', `must be an http(s) URL, got ${JSON.stringify(options.url)}`, options.url);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw configError('url', `must be http or https, got ${url.protocol}`, options.url);
+  // fetch refuses URLs with credentials: send them as HTTP Basic auth instead, and never show them in messages.
+  const basicAuth = url.username || url.password ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}` : null;
+  url.username = '';
+  url.password = '';
+  const shownUrl = `${url.origin}${url.pathname}`;
   const timeoutMs = options.timeoutMs ?? 5000;
   if (!(timeoutMs > 0)) throw configError('timeoutMs', 'must be > 0', timeoutMs);
   const name = options.name ?? 'webhook';
@@ -75,7 +80,7 @@ export function createWebhookSink(options: WebhookSinkOptions): EventSink {
     try {
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': eventId, ...options.headers },
+        headers: { 'content-type': 'application/json', 'idempotency-key': eventId, ...(basicAuth ? { authorization: basicAuth } : {}), ...options.headers },
         body: entry.payload,
         signal: AbortSignal.any([stop.signal, AbortSignal.timeout(timeoutMs)]),
       });
@@ -116,7 +121,7 @@ export function createWebhookSink(options: WebhookSinkOptions): EventSink {
         else {
           counters.rejected++;
           counters.failures++;
-          report({ sink: name, state: 'connected', attempt: 0, error: { code: 'SINK_FAILED', message: `${options.url}: ${r.message}: event ${eventId} rejected and dropped` } });
+          report({ sink: name, state: 'connected', attempt: 0, error: { code: 'SINK_FAILED', message: `${shownUrl}: ${r.message}: event ${eventId} rejected and dropped` } });
         }
         if (attempt > 0) report({ sink: name, state: 'connected', attempt: 0 });
         attempt = 0;
@@ -125,7 +130,7 @@ export function createWebhookSink(options: WebhookSinkOptions): EventSink {
       attempt++;
       counters.failures++;
       const retryInMs = Math.max(backoffDelayMs(attempt, options.retry ?? {}), Math.min(r.retryAfterMs ?? 0, options.retry?.maxDelayMs ?? 30_000));
-      report({ sink: name, state: 'retrying', attempt, retryInMs, error: { code: 'SINK_FAILED', message: `${options.url}: ${r.message}` } });
+      report({ sink: name, state: 'retrying', attempt, retryInMs, error: { code: 'SINK_FAILED', message: `${shownUrl}: ${r.message}` } });
       await sleep(retryInMs, stop.signal);
     }
   }

@@ -118,9 +118,20 @@ export interface StartMosquittoOptions {
 
 /** Starts mosquitto on `port` (default: a free one) and resolves once it accepts connections. */
 export async function startMosquitto(options: StartMosquittoOptions = {}): Promise<Broker> {
+  if (options.port !== undefined) return startOn(options, options.port);
+  // A free port can be taken by another test process between asking and binding: try a few.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(options, await freePort());
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startOn(options: StartMosquittoOptions, port: number): Promise<Broker> {
   const bin = mosquittoPath();
   if (!bin) throw new Error('mosquitto is not installed');
-  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'facegate-mosquitto-'));
   const config = join(dir, 'mosquitto.conf');
   const auth = ['allow_anonymous true'];
@@ -185,7 +196,12 @@ export async function startMosquitto(options: StartMosquittoOptions = {}): Promi
     child = null;
   }
 
-  await start();
+  try {
+    await start();
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   return {
     port,
     url: `${options.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildEvent, checkEvent } from '../../src/sinks/event.js';
+import { buildEvent, buildStatus, checkEvent } from '../../src/sinks/event.js';
 import { createMqttSink, type MqttSink } from '../../src/sinks/mqtt.js';
 import type { FaceEvent, SinkStatus } from '../../src/sinks/types.js';
 import { haveMosquitto, haveOpenssl, makeTestCertificates, startMosquitto, subscribe, type Broker, type TestCertificates, type TestSubscriber } from '../helpers/mosquitto.js';
@@ -100,6 +100,10 @@ describe.skipIf(!haveMosquitto())('mqtt sink with a real mosquitto', () => {
     expect(sink.stats()).toEqual({ published: 2, pending: 0, dropped: 0, redelivered: 0, failures: 0 });
     expect(statuses.map((s) => s.state)).toEqual(['connecting', 'connected']);
 
+    // the pipeline updates the retained status (source state, counters)
+    await sink.status(buildStatus('online', DEVICE, { version: '0.1.0', details: { source: 'streaming' } }));
+    await sub.waitFor((ms) => ms.some((m) => (m.json.details as { source?: string } | undefined)?.source === 'streaming'));
+
     await sink.close();
     await sub.waitFor((ms) => ms.some((m) => m.json.state === 'offline'));
     // A late subscriber sees the retained status: the device is offline.
@@ -115,7 +119,9 @@ describe.skipIf(!haveMosquitto())('mqtt sink with a real mosquitto', () => {
     open.push(sub);
     await broker.stop();
     const statuses: SinkStatus[] = [];
-    const sink = createMqttSink({ url: broker.url, deviceId: DEVICE, outboxPath: tempDir(), reconnect: { initialDelayMs: 100, maxDelayMs: 800 }, onStatus: (s) => statuses.push(s) });
+    // credentials in the URL work, and never appear in status messages
+    const url = broker.url.replace('mqtt://', 'mqtt://kiosk:hunter2@');
+    const sink = createMqttSink({ url, deviceId: DEVICE, outboxPath: tempDir(), reconnect: { initialDelayMs: 100, maxDelayMs: 800 }, onStatus: (s) => statuses.push(s) });
     open.push(sink);
     const events = Array.from({ length: 10 }, (_, i) => makeEvent(i + 1));
     for (const e of events) await sink.write(e);
@@ -125,6 +131,7 @@ describe.skipIf(!haveMosquitto())('mqtt sink with a real mosquitto', () => {
     const retries = statuses.filter((s) => s.state === 'retrying');
     expect(retries.length).toBeGreaterThanOrEqual(3);
     expect(retries[0]!.error).toMatchObject({ code: 'SINK_FAILED', message: expect.stringContaining('ECONNREFUSED') });
+    expect(JSON.stringify(statuses)).not.toContain('hunter2');
     // exponential: the third wait is about four times the first (+/-20% jitter each), or at the cap
     expect(retries[2]!.retryInMs!).toBeGreaterThan(Math.min(800 * 0.8, retries[0]!.retryInMs! * 2));
 
@@ -134,7 +141,8 @@ describe.skipIf(!haveMosquitto())('mqtt sink with a real mosquitto', () => {
     const { lost } = lossReport('down at start', events.map((e) => e.eventId), sub, sink.stats());
     expect(lost).toEqual([]);
     expect(firstArrivals(sub)).toEqual(events.map((e) => e.eventId));
-    expect(sink.stats()).toMatchObject({ published: 10, pending: 0, dropped: 0, failures: retries.length });
+    // every failed attempt was reported (counted now: more may have failed before the broker was back)
+    expect(sink.stats()).toMatchObject({ published: 10, pending: 0, dropped: 0, failures: statuses.filter((s) => s.state === 'retrying').length });
   });
 
   it('bounds the outbox while the broker is down: drops the oldest and counts them', async () => {
@@ -287,7 +295,8 @@ describe.skipIf(!haveMosquitto() || !haveOpenssl())('mqtt sink over TLS with a c
       const statuses: SinkStatus[] = [];
       const sink = createMqttSink({ url: broker.url, deviceId: DEVICE, outboxPath: tempDir(), username: 'kiosk', password: c.password, tls: c.tls, reconnect: { initialDelayMs: 100 }, onStatus: (s) => statuses.push(s) });
       await sink.write(makeEvent(2));
-      expect(await sink.flush(700)).toBe(false);
+      for (let t = 0; t < 200 && !statuses.some((s) => s.state === 'retrying'); t++) await sleep(50);
+      expect(await sink.flush(300)).toBe(false);
       const retry = statuses.find((s) => s.state === 'retrying');
       expect(retry?.error?.code).toBe('SINK_FAILED');
       expect(retry?.error?.message).toMatch(c.expect);
@@ -319,5 +328,14 @@ describe('mqtt sink options', () => {
     expect(() => createMqttSink({ ...base, url: 'mqtts://127.0.0.1:1', tls: { caPath: '/nonexistent/ca.pem' } })).toThrow(
       expect.objectContaining({ code: 'FILE_NOT_FOUND' }),
     );
+  });
+
+  it('rejects an invalid event, and writes after close, with coded errors (the broker being unreachable is not one)', async () => {
+    const sink = createMqttSink({ url: 'mqtt://127.0.0.1:1', deviceId: DEVICE, outboxPath: tempDir(), reconnect: { initialDelayMs: 50 } });
+    await expect(sink.write({ ...makeEvent(1), similarity: 7 })).rejects.toMatchObject({ code: 'CONFIG_INVALID', details: { field: 'similarity' } });
+    await sink.write(makeEvent(2));
+    expect(sink.stats()).toMatchObject({ pending: 1, published: 0 });
+    await sink.close();
+    await expect(sink.write(makeEvent(3))).rejects.toMatchObject({ code: 'SINK_FAILED' });
   });
 });

@@ -122,6 +122,19 @@ describe('webhook sink', () => {
     expect(statuses.find((s) => s.state === 'retrying')!.retryInMs).toBeGreaterThanOrEqual(1000);
   });
 
+  it('sends credentials in the URL as Basic auth and keeps them out of status messages', async () => {
+    const server = await receiver((n) => (n === 0 ? 503 : 200));
+    open.push(server);
+    const statuses: SinkStatus[] = [];
+    const sink = createWebhookSink({ url: server.url.replace('http://', 'http://kiosk:hunter2@'), retry, onStatus: (s) => statuses.push(s) });
+    open.push(sink);
+    await sink.write(makeEvent(1));
+    expect(await sink.flush(10_000)).toBe(true);
+    expect(server.requests[1]!.authorization).toBe(`Basic ${Buffer.from('kiosk:hunter2').toString('base64')}`);
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(JSON.stringify(statuses)).not.toContain('hunter2');
+  });
+
   it('rejects bad options and bad events with coded errors', async () => {
     expect(() => createWebhookSink({ url: 'ftp://x' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', details: expect.objectContaining({ field: 'webhook.url' }) }));
     const sink = createWebhookSink({ url: 'http://127.0.0.1:9/x', retry });

@@ -469,6 +469,7 @@ class LmdbGallery implements Gallery {
     }
     const d = dim ?? (templates[0]?.vector?.length as number | undefined) ?? null;
     return templates.map((t, i) => {
+      if (!t || typeof t !== 'object') throw new FaceGateError('GALLERY_INVALID_VECTOR', `template ${i} is not an object with a vector`);
       if (t.quality !== undefined && !(typeof t.quality === 'number' && t.quality >= 0 && t.quality <= 1)) {
         throw new FaceGateError('CONFIG_INVALID', `template ${i}: quality must be in [0, 1], got ${t.quality}`);
       }

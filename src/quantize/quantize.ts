@@ -12,6 +12,7 @@ import { FaceGateError, isFaceGateError } from '../core/errors.js';
 import { createSession } from '../runtime/onnx.js';
 import { TensorStats, type CalibrationMethod, type RangeOptions } from './calibrate.js';
 import { DT, cloneModel, decodeModel, defaultOpset, encodeModel, nodeLabel, onnx, toNum, upgradeToOpset13, type ModelProto } from './onnx-graph.js';
+import { decomposePRelu } from './prelu.js';
 import { nameNodes, planQuantization, rewriteQdq, stemConvs, tailNodes, type ActivationType, type QuantTarget } from './qdq.js';
 
 /** Version of this quantiser, recorded in models/int8/manifest.json. */
@@ -45,6 +46,8 @@ export interface QuantizeOptions extends RangeOptions {
    * the neighbouring convs unfused (17 of 51 convs of det_500m ran in float); uint8 activations fuse every conv.
    */
   activationType?: ActivationType;
+  /** cpu target: rewrite Conv->PRelu into two convs and an Add so the whole block runs in int8 (see prelu.ts). Default true. */
+  decomposePRelu?: boolean;
   /** Called after each calibration input. */
   onProgress?: (done: number) => void;
 }
@@ -65,6 +68,8 @@ export interface QuantizeReport {
   quantizedNodes: number;
   quantizedTensors: number;
   foldedActivations: number;
+  /** Conv->PRelu pairs rewritten into int8 convs + Add. */
+  decomposedPRelu: number;
   sourceOpset: number;
   quantizerVersion: string;
 }
@@ -177,6 +182,8 @@ export async function quantizeModel(options: QuantizeOptions): Promise<QuantizeR
       if (!names.has(e)) throw new FaceGateError('CONFIG_INVALID', `exclude names node "${e}", which is not in the (pre-optimised) graph`, { details: { field: 'exclude', node: e } });
     }
     const exclude = new Set(excluded);
+    // cpu: PRelu -> two int8 convs + Add (see prelu.ts); TensorRT fuses PRelu itself, and excluded layers stay as they are.
+    const decomposedPRelu = target === 'cpu' && options.decomposePRelu !== false ? decomposePRelu(model, exclude) : 0;
     const plan = planQuantization(model, target, exclude);
     if (plan.calibrate.length === 0) {
       const first = (model.graph!.node ?? [])[0];
@@ -201,6 +208,7 @@ export async function quantizeModel(options: QuantizeOptions): Promise<QuantizeR
       calibrationCount: count,
       excluded,
       ...result,
+      decomposedPRelu,
       sourceOpset,
       quantizerVersion: QUANTIZER_VERSION,
     };

@@ -5,7 +5,7 @@
  * and the INT8 bench.
  */
 import { readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { FaceGateError } from './core/errors.js';
 import { centerMostFace } from './core/geometry.js';
 import type { Box, RgbImage } from './core/types.js';
@@ -88,6 +88,8 @@ export interface QuantizeEntryOptions {
   threads?: number;
   /** Progress lines (stage and counts). */
   onProgress?: (message: string) => void;
+  /** The command recorded in the manifest. Default `facegate quantize --model <id> --target <target>`. */
+  command?: string;
 }
 
 export interface QuantizeEntryResult {
@@ -262,20 +264,30 @@ export async function quantizeEntry(options: QuantizeEntryOptions): Promise<Quan
         method,
         ...(report.percentile !== undefined ? { percentile: report.percentile } : {}),
         count: report.calibrationCount,
-        data: `${options.calibrationImages.length} files, e.g. ${options.calibrationImages.slice(0, 2).map((p) => basename(p)).join(', ')}`,
+        data: describeFiles(options.calibrationImages),
       },
+      activationType: report.activationType,
+      decomposedPRelu: report.decomposedPRelu,
       excludedNodes: report.excluded.length,
       quantizedNodes: report.quantizedNodes,
       validation,
       quantizerVersion: report.quantizerVersion,
       onnxruntimeVersion: runtimeVersion(),
-      command: 'npm run quantize',
+      command: options.command ?? `facegate quantize --model ${entry.id} --target ${target}`,
     };
     recordInt8Model(join(options.outputPath, '..'), record);
     return { report: { ...report, outputPath: options.outputPath }, validation, record };
   } finally {
     await alignDet?.close();
   }
+}
+
+/** "N files in M folders under a/b/c" (the last three segments of their common folder), for the manifest. */
+function describeFiles(paths: readonly string[]): string {
+  const dirs = [...new Set(paths.map((p) => dirname(p)))];
+  let common = dirs[0] ?? '';
+  for (const d of dirs) while (common && !(d === common || d.startsWith(`${common}/`))) common = dirname(common) === common ? '' : dirname(common);
+  return `${paths.length} files in ${dirs.length} folder(s) under ${common.split('/').slice(-3).join('/')}`;
 }
 
 function dotUnit(a: Float32Array, b: Float32Array): number {

@@ -42,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
         validationImages: isDetector ? split.detValidation : split.recValidation,
         ...(isDetector ? { annotated: readAnnotations(facesDir) } : { pairs: readPairs(join(facesDir, 'pairs', 'dev-pairs.csv'), facesDir) }),
         onProgress: (m) => process.stderr.write(`${m}\n`),
+        command: target === 'cpu' ? 'npm run quantize' : `npm run quantize -- --target ${target}`,
       });
       process.stdout.write(`${JSON.stringify({ id, target, file: r.record.file, bytes: [r.report.sourceBytes, r.report.outputBytes], validation: r.validation, seconds: (Date.now() - t0) / 1000 })}\n`);
     } catch (e) {

@@ -5,10 +5,14 @@
  *
  * Both kernels read rows from one linear memory the caller owns:
  * - `dotF32(q, base, rows, dim, out)`: out[r] = Σ_j q[j]·base[r·dim + j] over f32 rows (dim a multiple of 16).
- * - `dotI8(q, base, rows, dim, out)`: out[r] = Σ_j q[j]·base[r·dim + j] as exact i32 over i8 rows (dim a multiple
- *   of 32, values in [-127, 127] so two products never overflow an i16 lane).
+ * - `dotI8(q, base, rows, dim, out)`: out[r] = scale_r · Σ_j q[j]·row_r[j] as f32, over i8 rows of stride dim + 16
+ *   whose 16-byte trailer starts with the row's f32 scale (dim a multiple of 32, values in [-127, 127] so two
+ *   products never overflow an i16 lane; the dot itself is exact in i32).
  * All pointers are byte offsets, `q` and `base` 16-byte aligned.
  */
+
+/** Bytes after each i8 row: its f32 scale, padded so rows stay 16-byte aligned. */
+export const I8_TRAILER_BYTES = 16;
 
 /** Unsigned LEB128. */
 function uleb(n: number): number[] {
@@ -58,7 +62,9 @@ const BR_IF = 0x0d;
 const END = 0x0b;
 const I32_EQZ = 0x45;
 const F32_STORE = 0x38;
-const I32_STORE = 0x36;
+const F32_LOAD = 0x2a;
+const F32_MUL = 0x94;
+const F32_CONVERT_I32_S = 0xb2;
 const F32_ADD = 0x92;
 const I32 = 0x7f;
 const V128 = 0x7b;
@@ -89,7 +95,7 @@ const L_R = 5, L_P = 6, L_J = 7, L_ROWBYTES = 8, L_A = 9, L_ROW = 13, L_QV = 14;
  * The row loop shared by both kernels: for each row, zero the accumulators, run `inner` over the row in steps of
  * `step` bytes, then `finish` stores the row's result at out + 4r.
  */
-function rowLoop(bytesPerElem: number, step: number, inner: number[], finish: number[]): number[] {
+function rowLoop(bytesPerElem: number, step: number, inner: number[], finish: number[], strideExtra = 0): number[] {
   return [
     // rowBytes = dim * bytesPerElem; p = base; r = 0
     ...get(P_DIM), ...i32c(bytesPerElem), I32_MUL, ...set(L_ROWBYTES),
@@ -106,7 +112,7 @@ function rowLoop(bytesPerElem: number, step: number, inner: number[], finish: nu
     ...get(L_J), ...get(L_ROWBYTES), I32_LT_U, BR_IF, 0,
     END,
     ...finish,
-    ...get(L_P), ...get(L_ROWBYTES), I32_ADD, ...set(L_P),
+    ...get(L_P), ...get(L_ROWBYTES), I32_ADD, ...i32c(strideExtra), I32_ADD, ...set(L_P),
     ...get(L_R), ...i32c(1), I32_ADD, ...set(L_R),
     ...get(L_R), ...get(P_ROWS), I32_LT_U, BR_IF, 0,
     END,
@@ -160,13 +166,17 @@ function i8Inner(): number[] {
   return out;
 }
 
+/** Horizontal i32 sum, times the row's scale (the f32 after its dim bytes), stored as out[r]. */
 function i8Finish(): number[] {
   return [
     ...get(L_A), ...get(L_A + 1), ...I32X4_ADD, ...set(L_A),
     ...get(P_OUT), ...get(L_R), ...i32c(4), I32_MUL, I32_ADD,
     ...get(L_A), ...I32X4_LANE(0), ...get(L_A), ...I32X4_LANE(1), I32_ADD,
     ...get(L_A), ...I32X4_LANE(2), ...get(L_A), ...I32X4_LANE(3), I32_ADD, I32_ADD,
-    I32_STORE, 2, 0,
+    F32_CONVERT_I32_S,
+    ...get(L_P), ...get(L_ROWBYTES), I32_ADD, F32_LOAD, 2, 0,
+    F32_MUL,
+    F32_STORE, 2, 0,
   ];
 }
 
@@ -213,7 +223,7 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
     ...section(7, vec([[...name('dotF32'), 0x00, 0], [...name('dotI8'), 0x00, 1], [...name('sumBytes'), 0x00, 2]])),
     ...section(10, vec([
       funcBody(rowLoop(4, 64, f32Inner(), f32Finish())),
-      funcBody(rowLoop(1, 32, i8Inner(), i8Finish())),
+      funcBody(rowLoop(1, 32, i8Inner(), i8Finish(), I8_TRAILER_BYTES)),
       funcBody(sumBytesCode(), vec([[2, I32], [4, V128]])),
     ])),
   ];

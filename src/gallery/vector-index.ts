@@ -3,7 +3,7 @@
  * scale), brute-force scored by the SIMD kernels, best-per-identity reduction and a partial top-k heap. Pure: no
  * storage, no models. The LMDB store keeps one of these in step with its commits.
  */
-import { createSimdKernels, type SimdKernels } from './simd-kernels.js';
+import { createSimdKernels, I8_TRAILER_BYTES, type SimdKernels } from './simd-kernels.js';
 import type { VectorFormat } from './gallery.js';
 
 const WASM_PAGE = 65536;
@@ -111,6 +111,7 @@ export class VectorMatrix {
   private readonly rowOfKey = new Map<number, number>();
   private f32 = new Float32Array(0);
   private i8 = new Int8Array(0);
+  private view = new DataView(new ArrayBuffer(0));
 
   /**
    * @param dim vector length
@@ -120,7 +121,8 @@ export class VectorMatrix {
   constructor(dim: number, format: VectorFormat, capacity = 1024) {
     this.dim = dim;
     this.format = format;
-    this.rowBytes = dim * (format === 'int8' ? 1 : 4);
+    // int8 rows carry their scale in a 16-byte trailer, so the kernel scales each dot itself.
+    this.rowBytes = format === 'int8' ? dim + I8_TRAILER_BYTES : dim * 4;
     // The kernels step 64 bytes (float32) / 32 bytes (int8) per row: other lengths use the scalar loops.
     const simdOk = dim % 32 === 0;
     this.outOff = align64(dim * 4);
@@ -175,7 +177,11 @@ export class VectorMatrix {
       this.keys[row] = key;
     }
     this.groups[row] = group;
-    if (this.format === 'int8') this.scales[row] = quantizeInt8(unit, this.i8, row * this.dim);
+    if (this.format === 'int8') {
+      const scale = quantizeInt8(unit, this.i8, row * this.rowBytes);
+      this.scales[row] = scale;
+      this.view.setFloat32(this.dataOff + row * this.rowBytes + this.dim, scale, true);
+    }
     else this.f32.set(unit, row * this.dim);
   }
 
@@ -245,16 +251,16 @@ export class VectorMatrix {
       const qScale = quantizeInt8(unitProbe, q8);
       const scales = this.scales;
       if (k) {
-        const out = new Int32Array(this.buffer, this.outOff, BLOCK_ROWS);
+        const out = new Float32Array(this.buffer, this.outOff, BLOCK_ROWS);
         for (let b = 0; b < n; b += BLOCK_ROWS) {
           const rows = Math.min(BLOCK_ROWS, n - b);
           k.dotI8(this.qOff, this.dataOff + b * this.rowBytes, rows, dim, this.outOff);
-          for (let i = 0; i < rows; i++) scores[b + i] = out[i]! * qScale * scales[b + i]!;
+          for (let i = 0; i < rows; i++) scores[b + i] = out[i]! * qScale;
         }
       } else {
         const a = this.i8;
         for (let r = 0; r < n; r++) {
-          const o = r * dim;
+          const o = r * this.rowBytes;
           let s = 0;
           for (let j = 0; j < dim; j++) s += a[o + j]! * q8[j]!;
           scores[r] = s * qScale * scales[r]!;
@@ -262,6 +268,50 @@ export class VectorMatrix {
       }
     }
     return scores.subarray(0, n);
+  }
+
+  /**
+   * The best similarity per group (and its row) for a unit probe, fused with the scan: each block of rows is scored
+   * by the kernel and folded into `best`/`bestRow` (indexed by group, length > every group; `best` must be filled
+   * with -Infinity by the caller) while its scores are still in cache.
+   */
+  bestPerGroup(unitProbe: ArrayLike<number>, best: Float32Array, bestRow: Int32Array): void {
+    const k = this.kernels;
+    if (!k) {
+      const scores = this.scoreAll(unitProbe);
+      const groups = this.groups;
+      for (let r = 0; r < scores.length; r++) {
+        const g = groups[r]!;
+        const s = scores[r]!;
+        if (s > best[g]!) {
+          best[g] = s;
+          bestRow[g] = r;
+        }
+      }
+      return;
+    }
+    const n = this.n;
+    const dim = this.dim;
+    const groups = this.groups;
+    if (this.format === 'float32') {
+      new Float32Array(this.buffer, this.qOff, dim).set(unitProbe);
+      const out = new Float32Array(this.buffer, this.outOff, BLOCK_ROWS);
+      for (let b = 0; b < n; b += BLOCK_ROWS) {
+        const rows = Math.min(BLOCK_ROWS, n - b);
+        k.dotF32(this.qOff, this.dataOff + b * this.rowBytes, rows, dim, this.outOff);
+        foldF32(out, rows, b, groups, best, bestRow);
+      }
+    } else {
+      const qScale = quantizeInt8(unitProbe, new Int8Array(this.buffer, this.qOff, dim));
+      const out = new Float32Array(this.buffer, this.outOff, BLOCK_ROWS);
+      for (let b = 0; b < n; b += BLOCK_ROWS) {
+        const rows = Math.min(BLOCK_ROWS, n - b);
+        k.dotI8(this.qOff, this.dataOff + b * this.rowBytes, rows, dim, this.outOff);
+        // The probe's scale is one positive factor for every row: it cannot change the ranking, apply it once.
+        foldF32(out, rows, b, groups, best, bestRow);
+      }
+      for (let g = 0; g < best.length; g++) best[g]! *= qScale;
+    }
   }
 
   /** Reads every stored vector byte once (the bandwidth floor of a scan); returns a checksum so it is not elided. */
@@ -304,8 +354,21 @@ export class VectorMatrix {
   }
 
   private makeViews(): void {
-    if (this.format === 'int8') this.i8 = new Int8Array(this.buffer, this.dataOff, this.capacity * this.dim);
+    this.view = new DataView(this.buffer);
+    if (this.format === 'int8') this.i8 = new Int8Array(this.buffer, this.dataOff, this.capacity * this.rowBytes);
     else this.f32 = new Float32Array(this.buffer, this.dataOff, this.capacity * this.dim);
+  }
+}
+
+/** Folds one block of scores into the best score (and row) per group. */
+function foldF32(out: Float32Array, rows: number, b: number, groups: Int32Array, best: Float32Array, bestRow: Int32Array): void {
+  for (let i = 0; i < rows; i++) {
+    const s = out[i]!;
+    const g = groups[b + i]!;
+    if (s > best[g]!) {
+      best[g] = s;
+      bestRow[g] = b + i;
+    }
   }
 }
 
@@ -394,7 +457,6 @@ export class SearchIndex {
         templateKey: -1,
       }));
     }
-    const scores = this.templates.scoreAll(unitProbe);
     const slots = this.identityOfSlot.length;
     if (this.best.length < slots) {
       this.best = new Float32Array(Math.max(slots, this.best.length * 2));
@@ -404,14 +466,7 @@ export class SearchIndex {
     const bestRow = this.bestRow;
     best.fill(-Infinity, 0, slots);
     const m = this.templates;
-    for (let r = 0; r < scores.length; r++) {
-      const g = m.groupAt(r);
-      const s = scores[r]!;
-      if (s > best[g]!) {
-        best[g] = s;
-        bestRow[g] = r;
-      }
-    }
+    m.bestPerGroup(unitProbe, best, bestRow);
     return topKIndices(best, slots, topK).map((slot) => ({
       identityKey: this.identityOfSlot[slot]!,
       similarity: best[slot]!,

@@ -24,6 +24,10 @@ export interface Int8ModelRecord {
   target: QuantTarget;
   source: { file: string; sha256: string; sizeBytes: number };
   calibration: { method: string; percentile?: number; count: number; data: string };
+  /** Element type of the quantised activations. */
+  activationType: 'int8' | 'uint8';
+  /** Conv->PRelu pairs rewritten into int8 convs + Add. */
+  decomposedPRelu: number;
   excludedNodes: number;
   quantizedNodes: number;
   validation: ValidationReport;

@@ -1,6 +1,25 @@
 /** The public API of facegate. This file only re-exports. */
 export * from './core/errors.js';
 export type { Box, DetectedFace, Embedding, Landmarks5, Point, RgbImage } from './core/types.js';
-export * from './engine.js';
+export { ARCFACE_TEMPLATE_112 } from './core/types.js';
+export { cosineSimilarity, l2normalize, weightedMeanUnit } from './core/vector.js';
+export { iou, nms, boxToXywh, xywhToBox } from './core/geometry.js';
+export * from './core/roc.js';
+export { decodeImage, rgbFromRaw, encodeJpeg, drawFaces } from './image/image.js';
+export { listProviders, runtimeVersion, type DeviceName, type SessionOptions } from './runtime/onnx.js';
+export { loadManifest, findModel, resolveModelsDir, checkModel, type Manifest, type ModelEntry } from './models/manifest.js';
 export { createDetector } from './models/detector.js';
+export { createRecognizer } from './models/recognizer.js';
 export type { DetectOptions, Detector, EmbedResult, Recognizer } from './models/types.js';
+export { alignFace } from './face/align.js';
+export * from './face/quality.js';
+export { estimatePose } from './face/pose.js';
+export * from './engine.js';
+export * from './gallery/gallery.js';
+export { openGallery, listGalleries, type LmdbGalleryOptions } from './gallery/lmdb-store.js';
+export * from './enrollment.js';
+export * from './quality-check.js';
+export * from './evaluate.js';
+export * from './sources/index.js';
+export * from './sinks/index.js';
+export * from './pipeline/index.js';

@@ -5,6 +5,9 @@
 import { FaceGateError } from '../core/errors.js';
 import type { RgbImage } from '../core/types.js';
 import { resizeImage } from '../image/image.js';
+import type { OnnxSession, TensorData } from '../runtime/onnx.js';
+import type { ModelEntry } from './manifest.js';
+import { imageToTensor } from './tensor.js';
 import type { DetectOptions } from './types.js';
 
 /** Longest side of the `auto` input size, in pixels (larger images are downscaled to it). */
@@ -71,4 +74,37 @@ export function planLetterbox(
 /** The image resized to the plan's inner size (the same object when no resize is needed). */
 export function letterboxImage(img: RgbImage, plan: LetterboxPlan): Promise<RgbImage> {
   return resizeImage(img, plan.resizedWidth, plan.resizedHeight);
+}
+
+/** One letterboxed inference: the plan used and the session's outputs. */
+export interface LetterboxedRun {
+  plan: LetterboxPlan;
+  outputs: Record<string, TensorData>;
+}
+
+/**
+ * Returns a function that letterboxes an image into the detector's input and runs the session. One input tensor is
+ * reused while the size stays the same (video frames); a call that overlaps another gets its own, so concurrent
+ * `detect()` calls never share a buffer.
+ */
+export function createLetterboxRunner(
+  session: OnnxSession,
+  entry: ModelEntry,
+  inputName: string,
+  multiple: number,
+): (img: RgbImage, inputSize: DetectOptions['inputSize']) => Promise<LetterboxedRun> {
+  let spare: Float32Array | undefined;
+  return async (img, inputSize) => {
+    // A fixed model input (size in the manifest) wins over the per-call size.
+    const plan = planLetterbox(img.width, img.height, entry.input.size ?? inputSize, multiple);
+    const resized = await letterboxImage(img, plan);
+    const buffer = imageToTensor(resized, entry.input, plan.inputWidth, plan.inputHeight, spare);
+    spare = undefined;
+    try {
+      const outputs = await session.run({ [inputName]: { data: buffer, dims: [1, 3, plan.inputHeight, plan.inputWidth], type: 'float32' } });
+      return { plan, outputs };
+    } finally {
+      spare = buffer;
+    }
+  };
 }

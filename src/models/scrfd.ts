@@ -6,9 +6,8 @@ import { FaceGateError } from '../core/errors.js';
 import type { DetectedFace, Landmarks5, RgbImage } from '../core/types.js';
 import { createSession, type OnnxSession, type SessionOptions, type TensorData } from '../runtime/onnx.js';
 import { cellsFor, finishDetections, floatData, resolveDetectOptions, rowsAndChannels } from './detect-post.js';
-import { letterboxImage, planLetterbox } from './letterbox.js';
+import { createLetterboxRunner, planLetterbox } from './letterbox.js';
 import type { ModelEntry } from './manifest.js';
-import { imageToTensor } from './tensor.js';
 import type { DetectOptions, Detector } from './types.js';
 
 /** One stride's three output tensors. */
@@ -109,25 +108,14 @@ export async function createScrfdDetector(
     await session.close();
     throw e;
   }
-  // One tensor reused while the input size stays the same (video frames); a call that overlaps another gets its own.
-  let spare: Float32Array | undefined;
+  const runLetterboxed = createLetterboxRunner(session, entry, inputName, multiple);
 
   return {
     modelId: entry.id,
     entry,
     async detect(img: RgbImage, options?: DetectOptions): Promise<DetectedFace[]> {
       const o = resolveDetectOptions(defaults, options);
-      // A fixed model input (size in the manifest) wins over the per-call size.
-      const plan = planLetterbox(img.width, img.height, entry.input.size ?? o.inputSize, multiple);
-      const resized = await letterboxImage(img, plan);
-      const buffer = imageToTensor(resized, entry.input, plan.inputWidth, plan.inputHeight, spare);
-      spare = undefined;
-      let out: Record<string, TensorData>;
-      try {
-        out = await session.run({ [inputName]: { data: buffer, dims: [1, 3, plan.inputHeight, plan.inputWidth], type: 'float32' } });
-      } finally {
-        spare = buffer;
-      }
+      const { plan, outputs: out } = await runLetterboxed(img, o.inputSize);
       const candidates: DetectedFace[] = [];
       for (const s of matchOutputs(session, out, strides, anchors, plan.inputWidth, plan.inputHeight)) {
         decodeStride(s, anchors, plan.inputWidth, o.scoreThreshold, candidates);

@@ -6,9 +6,8 @@ import { FaceGateError } from '../core/errors.js';
 import type { DetectedFace, Landmarks5, RgbImage } from '../core/types.js';
 import { createSession, type OnnxSession, type SessionOptions, type TensorData } from '../runtime/onnx.js';
 import { cellsFor, finishDetections, floatData, resolveDetectOptions } from './detect-post.js';
-import { letterboxImage, planLetterbox } from './letterbox.js';
+import { createLetterboxRunner, planLetterbox } from './letterbox.js';
 import type { ModelEntry } from './manifest.js';
-import { imageToTensor } from './tensor.js';
 import type { DetectOptions, Detector } from './types.js';
 
 const KINDS = ['cls', 'obj', 'bbox', 'kps'] as const;
@@ -69,8 +68,7 @@ export async function createYunetDetector(
     throw e;
   }
   const multiple = entry.input.sizeMultiple ?? 32;
-  // One tensor reused while the input size stays the same (video frames); a call that overlaps another gets its own.
-  let spare: Float32Array | undefined;
+  const runLetterboxed = createLetterboxRunner(session, entry, inputName, multiple);
 
   const get = (out: Record<string, TensorData>, kind: Kind, stride: number, rows: number): Float32Array => {
     const name = table.get(`${kind}_${stride}`)!;
@@ -87,16 +85,7 @@ export async function createYunetDetector(
     entry,
     async detect(img: RgbImage, options?: DetectOptions): Promise<DetectedFace[]> {
       const o = resolveDetectOptions(defaults, options);
-      const plan = planLetterbox(img.width, img.height, entry.input.size ?? o.inputSize, multiple);
-      const resized = await letterboxImage(img, plan);
-      const buffer = imageToTensor(resized, entry.input, plan.inputWidth, plan.inputHeight, spare);
-      spare = undefined;
-      let out: Record<string, TensorData>;
-      try {
-        out = await session.run({ [inputName]: { data: buffer, dims: [1, 3, plan.inputHeight, plan.inputWidth], type: 'float32' } });
-      } finally {
-        spare = buffer;
-      }
+      const { plan, outputs: out } = await runLetterboxed(img, o.inputSize);
       const candidates: DetectedFace[] = [];
       for (const s of strides) {
         const cols = Math.ceil(plan.inputWidth / s);

@@ -17,18 +17,7 @@ import {
 } from '../../src/face/align.js';
 import { decodeImage } from '../../src/image/image.js';
 import { facePath, have } from '../helpers/shared.js';
-
-/** A small deterministic PRNG (mulberry32), so the synthetic cases are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/random.js';
 
 function similarity(angleRad: number, scale: number, tx: number, ty: number): AffineMatrix {
   const c = scale * Math.cos(angleRad);

@@ -5,23 +5,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isFaceGateError } from '../../src/core/errors.js';
 import { centroidOf, type Gallery } from '../../src/gallery/gallery.js';
 import { listGalleries, openGallery } from '../../src/gallery/lmdb-store.js';
+import { rng } from '../helpers/random.js';
 
 const ROOT = mkdtempSync(join(tmpdir(), 'facegate-gallery-'));
 afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
 let counter = 0;
 const freshDir = (): string => join(ROOT, `g${counter++}`);
-
-/** A seeded PRNG so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function unit(r: () => number, dim = 512): Float32Array {
   const v = new Float32Array(dim);

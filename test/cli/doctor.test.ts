@@ -7,46 +7,9 @@ import { command, checkBroker, listCameras, parseBrokerUrl, readInt8Manifest, ru
 import { isFaceGateError } from '../../src/core/errors.js';
 import { loadManifest } from '../../src/models/manifest.js';
 import { bindingInfo } from '../../src/runtime/onnx.js';
+import { validate, type Schema } from '../helpers/json-schema.js';
 import { have, MODELS_DIR, REPO_ROOT } from '../helpers/shared.js';
 
-/**
- * A validator for the JSON Schema subset schema/doctor.schema.json uses: type (with integer and null), const, enum,
- * properties, required, additionalProperties:false, items, minItems, minimum, maximum and local $ref.
- */
-type Schema = Record<string, unknown>;
-function validate(root: Schema, value: unknown, schema: Schema = root, path = '$'): string[] {
-  if (typeof schema.$ref === 'string') {
-    const name = schema.$ref.replace('#/$defs/', '');
-    return validate(root, value, (root.$defs as Record<string, Schema>)[name]!, path);
-  }
-  const errors: string[] = [];
-  const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
-  if (schema.type !== undefined) {
-    const types = ([] as string[]).concat(schema.type as string | string[]);
-    const ok = types.some((t) => (t === 'integer' ? Number.isInteger(value) : typeOf(value) === t));
-    if (!ok) return [`${path}: expected ${types.join('|')}, got ${typeOf(value)}`];
-  }
-  if ('const' in schema && value !== schema.const) errors.push(`${path}: expected ${JSON.stringify(schema.const)}`);
-  if (Array.isArray(schema.enum) && !schema.enum.includes(value)) errors.push(`${path}: ${JSON.stringify(value)} not in ${JSON.stringify(schema.enum)}`);
-  if (typeof value === 'number') {
-    if (typeof schema.minimum === 'number' && value < schema.minimum) errors.push(`${path}: below ${schema.minimum}`);
-    if (typeof schema.maximum === 'number' && value > schema.maximum) errors.push(`${path}: above ${schema.maximum}`);
-  }
-  if (Array.isArray(value)) {
-    if (typeof schema.minItems === 'number' && value.length < schema.minItems) errors.push(`${path}: fewer than ${schema.minItems} items`);
-    if (schema.items) value.forEach((v, i) => errors.push(...validate(root, v, schema.items as Schema, `${path}[${i}]`)));
-  }
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const obj = value as Record<string, unknown>;
-    const props = (schema.properties ?? {}) as Record<string, Schema>;
-    for (const r of (schema.required ?? []) as string[]) if (!(r in obj)) errors.push(`${path}: missing ${r}`);
-    for (const [k, v] of Object.entries(obj)) {
-      if (props[k]) errors.push(...validate(root, v, props[k], `${path}.${k}`));
-      else if (schema.additionalProperties === false) errors.push(`${path}: unexpected property ${k}`);
-    }
-  }
-  return errors;
-}
 
 const SCHEMA = JSON.parse(readFileSync(join(REPO_ROOT, 'schema', 'doctor.schema.json'), 'utf8')) as Schema;
 const NO_INT8 = join(tmpdir(), 'facegate-no-int8', 'manifest.json');

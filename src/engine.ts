@@ -9,11 +9,13 @@ import { cosineSimilarity } from './core/vector.js';
 import { alignFace } from './face/align.js';
 import { decodeImage, resizeImage } from './image/image.js';
 import { createDetector } from './models/detector.js';
-import { findModel, loadManifest, requireModel, resolveModelsDir, type ModelEntry } from './models/manifest.js';
+import { findModel, loadManifest, packageRoot, requireModel, resolveModelsDir, type ModelEntry } from './models/manifest.js';
 import { createRecognizer } from './models/recognizer.js';
 import type { DetectOptions, Detector, EmbedResult, Recognizer } from './models/types.js';
 import type { DeviceName, SessionOptions } from './runtime/onnx.js';
 import type { ProviderLogger, ProviderOptions } from './runtime/providers.js';
+import { chooseModelFile, type PrecisionChoice } from './quantize/precision.js';
+import { join } from 'node:path';
 
 /** Default detector model id. */
 export const DEFAULT_DETECTOR = 'det_500m';
@@ -51,6 +53,15 @@ export interface EngineOptions {
   maxPixels?: number;
   /** Cosine-similarity threshold for `verify`. Default: the recognizer's manifest `recommendedThreshold`, else 0.35. */
   threshold?: number;
+  /**
+   * Model precision. `auto` (default): each model's validated INT8 file from `int8Dir` (made by `npm run quantize`)
+   * when present, unchanged and, on the CPU, when the CPU has int8 dot-product instructions (x86 VNNI, ARM
+   * dot-product), else FP32; the logger says which and why. `int8` demands the INT8 files (MODEL_NOT_FOUND /
+   * MODEL_CHECKSUM_MISMATCH otherwise); `fp32` never uses them.
+   */
+  precision?: PrecisionChoice;
+  /** Folder of INT8 models and their manifest.json. Default: models/int8 in the package. */
+  int8Dir?: string;
 }
 
 /** Milliseconds spent per stage; calls add to the fields, so one object can total a run. */
@@ -182,9 +193,16 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     ...(options.providers ? { providers: options.providers } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   };
+  // INT8 or FP32 per model (src/quantize/precision.ts); an INT8 file keys the TensorRT cache by its own sha256.
+  const int8Dir = options.int8Dir ?? join(packageRoot(), 'models', 'int8');
+  const [detFile, recFile] = [detEntry, recEntry].map((e, i) => {
+    const f = chooseModelFile(int8Dir, e, i === 0 ? detPath : recPath, options.precision ?? 'auto', sessionOptions.device);
+    options.logger?.info(`${e.id}: ${f.precision}${f.reason ? ` (${f.reason})` : ''}`, { model: e.id, precision: f.precision, path: f.path });
+    return { path: f.path, session: f.record ? { ...sessionOptions, modelSha256: f.record.sha256 } : sessionOptions };
+  }) as [{ path: string; session: SessionOptions }, { path: string; session: SessionOptions }];
   const [det, rec] = await Promise.allSettled([
-    createDetector(detEntry, detPath, sessionOptions, options.detect ?? {}),
-    createRecognizer(recEntry, recPath, sessionOptions),
+    createDetector(detEntry, detFile.path, detFile.session, options.detect ?? {}),
+    createRecognizer(recEntry, recFile.path, recFile.session),
   ]);
   if (det.status === 'rejected' || rec.status === 'rejected') {
     if (det.status === 'fulfilled') await det.value.close();

@@ -12,6 +12,7 @@ export const ENGINE_OPTIONS = {
   threads: { type: 'string' },
   'input-size': { type: 'string' },
   'score-threshold': { type: 'string' },
+  precision: { type: 'string' },
 } as const;
 
 export const ENGINE_USAGE = `engine options:
@@ -21,7 +22,9 @@ export const ENGINE_USAGE = `engine options:
   --device NAME            cpu | cuda | tensorrt | auto (default cpu)
   --threads N              onnxruntime threads per operator, 0 = one per core (default 0)
   --input-size S           detector input: auto (the image's size, multiple of 32, at most 640), N or WxH
-  --score-threshold T      detector confidence 0..1 (default 0.5 for SCRFD, 0.7 for YuNet)`;
+  --score-threshold T      detector confidence 0..1 (default 0.5 for SCRFD, 0.7 for YuNet)
+  --precision P            int8 | fp32 | auto: auto uses validated INT8 models from \`npm run quantize\` when present
+                           and the CPU has int8 dot-product instructions (default auto)`;
 
 const DEVICES = ['cpu', 'cuda', 'tensorrt', 'auto'];
 
@@ -53,6 +56,9 @@ export function engineOptionsFrom(args: ParsedArgs): EngineOptions {
   const recognizer = str(args, 'recognizer');
   if (recognizer) o.recognizer = recognizer;
   if (device) o.device = device as DeviceName;
+  const precision = str(args, 'precision');
+  if (precision !== undefined && !['int8', 'fp32', 'auto'].includes(precision)) throw new FaceGateError('USAGE', `--precision must be int8, fp32 or auto, got "${precision}"`);
+  if (precision) o.precision = precision as 'int8' | 'fp32' | 'auto';
   if (threads !== undefined) {
     const n = numberFlag(threads, 'threads', 0);
     if (!Number.isInteger(n) || n < 0) throw new FaceGateError('USAGE', `--threads expects a non-negative integer, got "${threads}"`);

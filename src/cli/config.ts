@@ -43,6 +43,7 @@ export const CONFIG_FIELDS: readonly FieldSpec[] = [
   { path: 'engine.detector', type: 'string', default: 'det_500m', doc: 'detector model id' },
   { path: 'engine.recognizer', type: 'string', default: 'mobilefacenet512_faceplugin', doc: 'recognizer model id' },
   { path: 'engine.device', type: 'string', values: ['cpu', 'cuda', 'tensorrt', 'auto'], default: 'cpu', doc: 'execution device' },
+  { path: 'engine.precision', type: 'string', values: ['auto', 'int8', 'fp32'], default: 'auto (int8 when models/int8 has the model and the CPU has VNNI/dot-product)', doc: 'model precision' },
   { path: 'engine.threads', type: 'integer', min: 0, max: 256, default: '0 (one per core)', doc: 'onnxruntime threads per operator' },
   { path: 'engine.scoreThreshold', type: 'number', min: 0, max: 1, default: '0.5', doc: 'least detector confidence' },
   { path: 'engine.minFacePx', type: 'integer', min: 0, default: '24', doc: 'ignore faces narrower than this, pixels' },

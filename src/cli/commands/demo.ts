@@ -38,6 +38,7 @@ options:
   --max-width PX      frames are scaled down to this width (default 640)
   --realtime          read the file at its own speed, dropping frames when the engine is behind (default: every frame)
   --threads N         onnxruntime threads per operator (default 0: one per core)
+  --precision P       int8 | fp32 | auto (default auto: INT8 models from \`npm run quantize\` when present)
   --models DIR        models directory (default FACEGATE_MODELS, then ../shared/models)
   --json              JSON Lines: {"kind":"event",...} per event and a final {"kind":"summary",...}
   --verbose           stack traces on errors`;
@@ -58,11 +59,14 @@ export const command: Command = {
       'max-width': { type: 'string' },
       realtime: { type: 'boolean' },
       threads: { type: 'string' },
+      precision: { type: 'string' },
     });
     const json = bool(args, 'json');
     const fps = numberFlag(str(args, 'fps'), 'fps', 10);
     const maxWidthPx = numberFlag(str(args, 'max-width'), 'max-width', 640);
     const threads = numberFlag(str(args, 'threads'), 'threads', 0);
+    const precision = str(args, 'precision') ?? 'auto';
+    if (!['int8', 'fp32', 'auto'].includes(precision)) throw new FaceGateError('USAGE', `--precision must be int8, fp32 or auto, got "${precision}"`);
     if (!(fps > 0 && fps <= 240)) throw new FaceGateError('USAGE', `--fps must be in (0, 240], got ${fps}`);
     const video = str(args, 'video') ?? join(sharedDir(), SAMPLE_VIDEO);
     const enrolValue = args.values.enrol;
@@ -130,7 +134,11 @@ export const command: Command = {
       );
 
       // 3. engine and a temporary gallery
-      const engine = await createEngine({ ...(str(args, 'models') ? { modelsDir: str(args, 'models') } : {}), intraOpThreads: threads });
+      const engine = await createEngine({
+        ...(str(args, 'models') ? { modelsDir: str(args, 'models') } : {}),
+        intraOpThreads: threads,
+        precision: precision as 'int8' | 'fp32' | 'auto',
+      });
       closers.unshift(() => engine.close());
       const gallery = openGallery({ path: join(tmp, 'gallery') });
       closers.unshift(() => gallery.close());

@@ -92,8 +92,10 @@ export const command: Command = {
     process.once('SIGTERM', onSignal);
     try {
       const engine = await createEngine({
-        ...pick(config, 'engine', ['modelsDir', 'detector', 'recognizer', 'device']),
+        ...pick(config, 'engine', ['modelsDir', 'detector', 'recognizer', 'device', 'precision']),
         intraOpThreads: getField<number>(config, 'engine.threads') ?? 0,
+        // One line per model: which provider and precision it really runs on (the journal's record of the box).
+        logger: { info: (msg: string) => say(`engine  ${msg}`), warn: (msg: string) => say(`warning ${msg}`) },
       } as Parameters<typeof createEngine>[0]);
       closers.unshift(() => engine.close());
       const galleryPath = resolve(getField<string>(config, 'gallery.path')!);

@@ -35,7 +35,8 @@ const RUNS = 21;
 
 export async function run(): Promise<void> {
   const threads = Number(process.env.BENCH_THREADS ?? 1);
-  const engine = await createEngine({ intraOpThreads: threads });
+  // FP32 on both sides: the raw sessions below load the manifest's FP32 files (INT8 is compared in bench/int8.ts).
+  const engine = await createEngine({ intraOpThreads: threads, precision: 'fp32' });
   const dir = resolveModelsDir();
   const det = await createSession(await requireModel(dir, engine.detectorEntry), { intraOpThreads: threads });
   const rec = await createSession(await requireModel(dir, engine.recognizerEntry), { intraOpThreads: threads });

@@ -31,7 +31,8 @@ function stageTable(s: PipelineStats): string {
 
 export async function run(): Promise<void> {
   const threads = Number(process.env.BENCH_THREADS ?? 1);
-  const engine = await createEngine({ intraOpThreads: threads });
+  // FP32 unless BENCH_PRECISION says otherwise, so the figures do not depend on whether `npm run quantize` ran.
+  const engine = await createEngine({ intraOpThreads: threads, precision: (process.env.BENCH_PRECISION ?? 'fp32') as 'fp32' | 'int8' | 'auto' });
   const dir = mkdtempSync(join(tmpdir(), 'facegate-bench-'));
   const gallery = openGallery({ path: dir });
   try {

@@ -18,7 +18,8 @@ const PHOTOS = [
 const RUNS = 30;
 
 export async function run(): Promise<void> {
-  const engine = await createEngine({ intraOpThreads: 1 });
+  // FP32 unless BENCH_PRECISION says otherwise, so the figures do not depend on whether `npm run quantize` ran.
+  const engine = await createEngine({ intraOpThreads: 1, precision: (process.env.BENCH_PRECISION ?? 'fp32') as 'fp32' | 'int8' | 'auto' });
   const liveness = await loadLivenessModel({ intraOpThreads: 1 });
   try {
     console.log(`det ${engine.detectorId} + rec ${engine.recognizerId}, 1 intra-op thread, median of ${RUNS} runs, ms`);

@@ -1,5 +1,6 @@
 /** Scoring detections against the human-annotated boxes of groups/annotations.json. */
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
 import { iou, xywhToBox } from '../../src/core/geometry.js';
 import type { Box, DetectedFace, Point } from '../../src/core/types.js';
 import { facePath } from './shared.js';
@@ -73,4 +74,13 @@ export function sum(results: readonly MatchResult[]): MatchResult {
 export function medianOf(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
+}
+
+/** Asserts ArcFace template order: image-left eye before image-right eye, eyes above the nose above the mouth. */
+export function expectTemplateOrder(face: DetectedFace): void {
+  const [le, re, nose, lm, rm] = face.landmarks;
+  expect(le[0]).toBeLessThan(re[0]);
+  expect(lm[0]).toBeLessThan(rm[0]);
+  expect(Math.max(le[1], re[1])).toBeLessThan(nose[1]);
+  expect(nose[1]).toBeLessThan(Math.min(lm[1], rm[1]));
 }

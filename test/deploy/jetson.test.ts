@@ -213,9 +213,11 @@ describe('facegate.service', () => {
 
   it('restarts, limits resources, runs as a dedicated user with the box environment', () => {
     expect(directive('Restart')).toEqual(['always']);
-    // `facegate run` does not send sd_notify yet: Type=notify would never become ready (the README's drop-in turns
-    // the watchdog on once it does).
-    expect(directive('Type')).toEqual(['simple']);
+    // `facegate run` sends READY=1/WATCHDOG=1 through the systemd-notify binary, a child: NotifyAccess=all is needed
+    // (test/cli/systemd-notify.test.ts checks the messages).
+    expect(directive('Type')).toEqual(['notify']);
+    expect(directive('NotifyAccess')).toEqual(['all']);
+    expect(directive('WatchdogSec')).toEqual(['30s']);
     expect(directive('EnvironmentFile')).toEqual(['-/etc/facegate/facegate.env']);
     expect(directive('MemoryMax').length).toBe(1);
     expect(directive('TasksMax').length).toBe(1);

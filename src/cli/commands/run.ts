@@ -23,6 +23,7 @@ import { openSource, type SourceStatus } from '../../sources/index.js';
 import { bool, parse, printJsonLine, str, type Command } from '../common.js';
 import { applyFlags, configFlagOptions, configUsage, getField, loadConfigFile, requireFields, type RunConfig } from '../config.js';
 import { summaryLine } from '../live.js';
+import { createSystemdNotifier } from '../systemd-notify.js';
 
 const usage = `facegate run --config FILE [--<field> VALUE]...
 
@@ -79,12 +80,15 @@ export const command: Command = {
       if (json) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...(obj ?? { msg: line }) })}\n`);
       else process.stderr.write(`${line}\n`);
     };
+    // Under systemd (Type=notify): READY=1, WATCHDOG=1 while frames move, STATUS=, STOPPING=1; elsewhere a no-op.
+    const notifier = createSystemdNotifier({ warn: (line) => say(line) });
 
     const closers: (() => Promise<unknown>)[] = [];
     const abort = new AbortController();
     let signalled = '';
     const onSignal = (sig: NodeJS.Signals): void => {
       signalled = sig;
+      notifier.stopping();
       say(`received ${sig}: finishing open tracks and flushing events`);
       abort.abort();
     };
@@ -210,7 +214,24 @@ export const command: Command = {
       closers.unshift(async () => clearInterval(ticker));
       sourceListeners.push((s) => (lastSource = s));
       say(`running: device ${deviceId}, source ${source.name}, gallery ${galleryPath} (${gstats.identities} identities), sinks ${sinks.map((s) => s.name).join(', ')}`);
+      // Frames moving, or the source waiting out its own reconnect backoff, count as progress; a loop stuck in a
+      // model call or a sink stops the pings and systemd restarts the process.
+      let framesAtLastTick = -1;
+      notifier.ready(`running: source ${source.name}, ${gstats.identities} identities`);
+      notifier.startHeartbeat({
+        isProgressing: () => {
+          const frames = pipeline.stats().frames;
+          const moved = frames !== framesAtLastTick;
+          framesAtLastTick = frames;
+          return moved || (lastSource !== undefined && lastSource.state !== 'streaming');
+        },
+        status: () => {
+          const st = pipeline.stats();
+          return `${lastSource?.state ?? 'starting'}: ${st.frames} frames, ${st.fps} fps, ${st.tracks} tracks, ${st.events.identified} identified, ${st.events.unknown} unknown`;
+        },
+      });
       const summary = await pipeline.run(source, abort.signal);
+      notifier.stopping();
       const timeoutMs = getField<number>(config, 'shutdownTimeoutMs') ?? 5000;
       const flushed = await Promise.all(sinks.map((s) => s.flush(timeoutMs).catch(() => false)));
       if (flushed.some((ok) => !ok)) say(`some events are still in the outbox; they are sent on the next start`);
@@ -223,6 +244,7 @@ export const command: Command = {
     } finally {
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
+      await notifier.close();
       for (const close of closers) {
         try {
           await close();

@@ -49,3 +49,17 @@ export function summaryLine(s: PipelineStats): string {
     (s.errors ? `, ${s.errors} per-frame errors` : '')
   );
 }
+
+/**
+ * Closes resources in order (newest first as the commands register them), going on past failures: a sink that
+ * fails to close must not keep the gallery open or leave temporary files behind.
+ */
+export async function closeAll(closers: readonly (() => unknown)[]): Promise<void> {
+  for (const close of closers) {
+    try {
+      await close();
+    } catch {
+      // close the rest regardless
+    }
+  }
+}

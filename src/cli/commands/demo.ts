@@ -16,7 +16,7 @@ import { createPipeline } from '../../pipeline/pipeline.js';
 import { createMqttSink } from '../../sinks/mqtt.js';
 import { createFfmpegSource } from '../../sources/index.js';
 import { bool, numberFlag, parse, printJsonLine, str, type Command } from '../common.js';
-import { enrolFolder, summaryLine } from '../live.js';
+import { closeAll, enrolFolder, summaryLine } from '../live.js';
 
 const SAMPLE_VIDEO = 'data/faces/video/face_recognition__short_hamilton_clip.mp4';
 const SAMPLE_IDENTITY = 'data/faces/identities/face_recognition__lin_manuel_miranda';
@@ -189,13 +189,7 @@ export const command: Command = {
     } finally {
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
-      for (const close of closers) {
-        try {
-          await close();
-        } catch {
-          // cleanup goes on: the temp dir must go whatever failed
-        }
-      }
+      await closeAll(closers);
       rmSync(tmp, { recursive: true, force: true });
     }
   },

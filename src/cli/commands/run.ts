@@ -22,7 +22,7 @@ import type { EventSink } from '../../sinks/types.js';
 import { openSource, type SourceStatus } from '../../sources/index.js';
 import { bool, parse, printJsonLine, str, type Command } from '../common.js';
 import { applyFlags, configFlagOptions, configUsage, getField, loadConfigFile, requireFields, type RunConfig } from '../config.js';
-import { summaryLine } from '../live.js';
+import { closeAll, summaryLine } from '../live.js';
 import { createSystemdNotifier } from '../systemd-notify.js';
 
 const usage = `facegate run --config FILE [--<field> VALUE]...
@@ -245,13 +245,7 @@ export const command: Command = {
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
       await notifier.close();
-      for (const close of closers) {
-        try {
-          await close();
-        } catch {
-          // close the rest regardless
-        }
-      }
+      await closeAll(closers);
     }
   },
 };

@@ -3,6 +3,9 @@
  * vectors, float32 and int8, each beside the memory-bandwidth floor (reading the same vector bytes once with the same
  * 16-byte loads), and the time to open an LMDB gallery of 1e5 templates (load into the search index).
  * `npm run bench -- gallery`; FACEGATE_BENCH_GALLERY_MAX=100000 skips the 1e6 rows (they need about 3 GB of memory).
+ * To time only some rows: FACEGATE_BENCH_GALLERY_SIZES (comma list, default 1e4,1e5,1e6) and
+ * FACEGATE_BENCH_GALLERY_FORMATS (default float32,int8); setting either skips the open-time table, e.g.
+ * `FACEGATE_BENCH_GALLERY_SIZES=1e6 FACEGATE_BENCH_GALLERY_FORMATS=int8 npm run bench -- gallery`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +16,9 @@ import { fmtMs, median, percentile } from './stats.js';
 
 const DIM = 512;
 const TEMPLATES_PER_IDENTITY = 5;
+const SIZES = (process.env.FACEGATE_BENCH_GALLERY_SIZES ?? '1e4,1e5,1e6').split(',').map(Number);
+const FORMATS = (process.env.FACEGATE_BENCH_GALLERY_FORMATS ?? 'float32,int8').split(',') as ('float32' | 'int8')[];
+const ONLY_SOME = process.env.FACEGATE_BENCH_GALLERY_SIZES !== undefined || process.env.FACEGATE_BENCH_GALLERY_FORMATS !== undefined;
 
 /** xorshift32 -> roughly Gaussian unit vectors, fast enough to fill a million rows. */
 function randomUnits(seed: number): (out: Float32Array) => Float32Array {
@@ -51,9 +57,11 @@ async function searchRows(): Promise<void> {
   const max = Number(process.env.FACEGATE_BENCH_GALLERY_MAX ?? 1e6);
   console.log('| templates | format | vector bytes | search median ms | p99 ms | floor ms (read bytes once) | median / floor |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const n of [1e4, 1e5, 1e6]) {
+  for (const n of SIZES) {
+    if (!(n > 0)) throw new Error(`bad gallery bench size ${n}`);
     if (n > max) continue;
-    for (const format of ['float32', 'int8'] as const) {
+    for (const format of FORMATS) {
+      if (format !== 'float32' && format !== 'int8') throw new Error(`bad gallery bench format ${String(format)}`);
       const next = randomUnits(n + (format === 'int8' ? 1 : 0));
       const index = new SearchIndex(DIM, format, n);
       const v = new Float32Array(DIM);
@@ -110,5 +118,5 @@ async function openTime(): Promise<void> {
 
 export async function run(): Promise<void> {
   await searchRows();
-  await openTime();
+  if (!ONLY_SOME) await openTime();
 }

@@ -3,7 +3,7 @@
  * scale), brute-force scored by the SIMD kernels, best-per-identity reduction and a partial top-k heap. Pure: no
  * storage, no models. The LMDB store keeps one of these in step with its commits.
  */
-import { createSimdKernels, I8_TRAILER_BYTES, type SimdKernels } from './simd-kernels.js';
+import { createSimdKernels, I8_TRAILER_BYTES, i8KernelSupports, prepareI8Probe, type SimdKernels } from './simd-kernels.js';
 import type { VectorFormat } from './gallery.js';
 
 const WASM_PAGE = 65536;
@@ -112,6 +112,8 @@ export class VectorMatrix {
   private f32 = new Float32Array(0);
   private i8 = new Int8Array(0);
   private view = new DataView(new ArrayBuffer(0));
+  private best = new Float32Array(0);
+  private bestRow = new Int32Array(0);
 
   /**
    * @param dim vector length
@@ -121,10 +123,10 @@ export class VectorMatrix {
   constructor(dim: number, format: VectorFormat, capacity = 1024) {
     this.dim = dim;
     this.format = format;
-    // int8 rows carry their scale in a 16-byte trailer, so the kernel scales each dot itself.
+    // int8 rows carry their scale and group in a 16-byte trailer, so the kernel scales and folds each dot itself.
     this.rowBytes = format === 'int8' ? dim + I8_TRAILER_BYTES : dim * 4;
-    // The kernels step 64 bytes (float32) / 32 bytes (int8) per row: other lengths use the scalar loops.
-    const simdOk = dim % 32 === 0;
+    // The float32 kernel steps 64 bytes per row, the int8 ones need i8KernelSupports: other lengths use scalar loops.
+    const simdOk = format === 'int8' ? i8KernelSupports(dim) : dim % 32 === 0;
     this.outOff = align64(dim * 4);
     this.dataOff = align64(this.outOff + BLOCK_ROWS * 4);
     this.kernels = simdOk ? createSimdKernels(Math.ceil((this.dataOff + capacity * this.rowBytes) / WASM_PAGE)) : null;
@@ -180,7 +182,9 @@ export class VectorMatrix {
     if (this.format === 'int8') {
       const scale = quantizeInt8(unit, this.i8, row * this.rowBytes);
       this.scales[row] = scale;
+      // The trailer: the row's scale, then its group (read by the kernel's best-per-group fold).
       this.view.setFloat32(this.dataOff + row * this.rowBytes + this.dim, scale, true);
+      this.view.setInt32(this.dataOff + row * this.rowBytes + this.dim + 4, group, true);
     }
     else this.f32.set(unit, row * this.dim);
   }
@@ -247,10 +251,11 @@ export class VectorMatrix {
         }
       }
     } else {
-      const q8 = k ? new Int8Array(this.buffer, this.qOff, dim) : new Int8Array(dim);
+      const q8 = new Int8Array(dim);
       const qScale = quantizeInt8(unitProbe, q8);
       const scales = this.scales;
       if (k) {
+        prepareI8Probe(q8, new Int16Array(this.buffer, this.qOff, dim));
         const out = new Float32Array(this.buffer, this.outOff, BLOCK_ROWS);
         for (let b = 0; b < n; b += BLOCK_ROWS) {
           const rows = Math.min(BLOCK_ROWS, n - b);
@@ -271,47 +276,52 @@ export class VectorMatrix {
   }
 
   /**
-   * The best similarity per group (and its row) for a unit probe, fused with the scan: each block of rows is scored
-   * by the kernel and folded into `best`/`bestRow` (indexed by group, length > every group; `best` must be filled
-   * with -Infinity by the caller) while its scores are still in cache.
+   * The best similarity per group (and its row) for a unit probe: views `best` / `bestRow` indexed by group, of length
+   * `groups` (> every group), valid until the next call; `best` is -Infinity for a group without rows. Fused with
+   * the scan: float32 folds each block of kernel scores while they are in cache; int8 folds inside the kernel, in
+   * one call over all rows, with best/bestRow in the kernel's memory.
    */
-  bestPerGroup(unitProbe: ArrayLike<number>, best: Float32Array, bestRow: Int32Array): void {
+  bestPerGroup(unitProbe: ArrayLike<number>, groups: number): { best: Float32Array; bestRow: Int32Array } {
     const k = this.kernels;
-    if (!k) {
-      const scores = this.scoreAll(unitProbe);
-      const groups = this.groups;
-      for (let r = 0; r < scores.length; r++) {
-        const g = groups[r]!;
-        const s = scores[r]!;
-        if (s > best[g]!) {
-          best[g] = s;
-          bestRow[g] = r;
-        }
-      }
-      return;
-    }
     const n = this.n;
     const dim = this.dim;
-    const groups = this.groups;
-    if (this.format === 'float32') {
+    if (k && this.format === 'int8') {
+      const q8 = new Int8Array(dim);
+      const qScale = quantizeInt8(unitProbe, q8);
+      prepareI8Probe(q8, new Int16Array(this.buffer, this.qOff, dim));
+      const bestOff = align64(this.dataOff + this.capacity * this.rowBytes);
+      const rowOff = align64(bestOff + groups * 4);
+      const need = rowOff + groups * 4 - k.memory.buffer.byteLength;
+      if (need > 0) {
+        k.memory.grow(Math.ceil(need / WASM_PAGE));
+        this.buffer = k.memory.buffer;
+        this.makeViews();
+      }
+      const best = new Float32Array(this.buffer, bestOff, groups).fill(-Infinity);
+      const bestRow = new Int32Array(this.buffer, rowOff, groups);
+      if (n > 0) k.bestI8(this.qOff, this.dataOff, n, dim, bestOff, rowOff, qScale);
+      return { best, bestRow };
+    }
+    if (this.best.length < groups) {
+      this.best = new Float32Array(Math.max(groups, this.best.length * 2));
+      this.bestRow = new Int32Array(this.best.length);
+    }
+    const best = this.best.subarray(0, groups).fill(-Infinity);
+    const bestRow = this.bestRow.subarray(0, groups);
+    const rowGroups = this.groups;
+    if (k) {
       new Float32Array(this.buffer, this.qOff, dim).set(unitProbe);
       const out = new Float32Array(this.buffer, this.outOff, BLOCK_ROWS);
       for (let b = 0; b < n; b += BLOCK_ROWS) {
         const rows = Math.min(BLOCK_ROWS, n - b);
         k.dotF32(this.qOff, this.dataOff + b * this.rowBytes, rows, dim, this.outOff);
-        foldF32(out, rows, b, groups, best, bestRow);
+        foldF32(out, rows, b, rowGroups, best, bestRow);
       }
     } else {
-      const qScale = quantizeInt8(unitProbe, new Int8Array(this.buffer, this.qOff, dim));
-      const out = new Float32Array(this.buffer, this.outOff, BLOCK_ROWS);
-      for (let b = 0; b < n; b += BLOCK_ROWS) {
-        const rows = Math.min(BLOCK_ROWS, n - b);
-        k.dotI8(this.qOff, this.dataOff + b * this.rowBytes, rows, dim, this.outOff);
-        // The probe's scale is one positive factor for every row: it cannot change the ranking, apply it once.
-        foldF32(out, rows, b, groups, best, bestRow);
-      }
-      for (let g = 0; g < best.length; g++) best[g]! *= qScale;
+      const scores = this.scoreAll(unitProbe);
+      foldF32(scores, n, 0, rowGroups, best, bestRow);
     }
+    return { best, bestRow };
   }
 
   /** Reads every stored vector byte once (the bandwidth floor of a scan); returns a checksum so it is not elided. */
@@ -396,8 +406,6 @@ export class SearchIndex {
   private identityOfSlot: number[] = [];
   private slotTemplates: number[] = [];
   private freeSlots: number[] = [];
-  private best = new Float32Array(0);
-  private bestRow = new Int32Array(0);
 
   /** @param capacity template rows to reserve up front. Default 1024. */
   constructor(dim: number, format: VectorFormat, capacity = 1024) {
@@ -458,15 +466,8 @@ export class SearchIndex {
       }));
     }
     const slots = this.identityOfSlot.length;
-    if (this.best.length < slots) {
-      this.best = new Float32Array(Math.max(slots, this.best.length * 2));
-      this.bestRow = new Int32Array(this.best.length);
-    }
-    const best = this.best;
-    const bestRow = this.bestRow;
-    best.fill(-Infinity, 0, slots);
     const m = this.templates;
-    m.bestPerGroup(unitProbe, best, bestRow);
+    const { best, bestRow } = m.bestPerGroup(unitProbe, slots);
     return topKIndices(best, slots, topK).map((slot) => ({
       identityKey: this.identityOfSlot[slot]!,
       similarity: best[slot]!,

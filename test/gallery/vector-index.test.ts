@@ -106,4 +106,52 @@ describe('SearchIndex', () => {
     expect(got.map((h) => h.identityKey)).not.toContain(1003);
     expect(idx.search(probe, 3, 'centroid')).toHaveLength(3);
   });
+
+  // 512 and 128: the int8 kernel folds the best template per identity itself (group in the row trailer); 96: scalar.
+  for (const dim of [512, 128, 96]) {
+    it(`int8 search by best template equals the per-identity maximum of the int8 scores (dim ${dim})`, () => {
+      const r = rng(100 + dim);
+      const idx = new SearchIndex(dim, 'int8', 8);
+      const owner = new Map<number, number>();
+      const vec = new Map<number, Float32Array>();
+      let key = 0;
+      // 2001 templates (odd), 1 to 6 per identity, identities interleaved so removal reorders rows.
+      for (let t = 0; t < 2001; t++) {
+        const id = 5000 + ((t * 7919) % 400);
+        const v = unit(r, dim);
+        idx.addTemplate(++key, id, v);
+        owner.set(key, id);
+        vec.set(key, v);
+      }
+      expect(idx.templates.simd).toBe(dim !== 96);
+      // Remove every template of a few identities and some single ones: swap-removal moves trailers with rows.
+      for (const [k, id] of [...owner]) {
+        if (id % 50 === 0 || k % 13 === 0) {
+          idx.removeTemplate(k);
+          owner.delete(k);
+        }
+      }
+      for (let trial = 0; trial < 3; trial++) {
+        const probe = unit(r, dim);
+        const scores = idx.templates.scoreAll(probe);
+        const best = new Map<number, { s: number; key: number }>();
+        for (let row = 0; row < idx.templates.size; row++) {
+          const k = idx.templates.keyAt(row);
+          const id = owner.get(k)!;
+          const b = best.get(id);
+          if (!b || scores[row]! > b.s) best.set(id, { s: scores[row]!, key: k });
+        }
+        const expected = [...best.entries()].sort((a, b) => b[1].s - a[1].s).slice(0, 10);
+        const got = idx.search(probe, 10, 'template');
+        expect(got.map((h) => h.identityKey)).toEqual(expected.map((e) => e[0]));
+        got.forEach((h, i) => {
+          expect(h.similarity).toBeCloseTo(expected[i]![1].s, 6);
+          expect(h.templateKey).toBe(expected[i]![1].key);
+          // Against float32 truth: quantisation error only.
+          expect(Math.abs(h.similarity - dot(vec.get(h.templateKey)!, probe))).toBeLessThan(0.01);
+        });
+        expect(got.map((h) => h.identityKey).filter((id) => id % 50 === 0)).toEqual([]);
+      }
+    });
+  }
 });

@@ -170,9 +170,13 @@ export async function quantizeEntry(options: QuantizeEntryOptions): Promise<Quan
     const validation: ValidationReport = {};
     try {
       if (isDetector) {
-        const a = await createDetector(entry, fp32Path, session);
-        const b = await createDetector(entry, tmpOut, session);
+        // Both closed whatever fails, the INT8 load included (a broken model is what validation is for).
+        const opened: { close(): Promise<void> }[] = [];
         try {
+          const a = await createDetector(entry, fp32Path, session);
+          opened.push(a);
+          const b = await createDetector(entry, tmpOut, session);
+          opened.push(b);
           const fa = [];
           const fb = [];
           for (const p of options.validationImages) {
@@ -193,13 +197,16 @@ export async function quantizeEntry(options: QuantizeEntryOptions): Promise<Quan
             validation.recall = { fp32: detectionRecall(ra, truth), int8: detectionRecall(rb, truth), images: truth.length, faces: truth.reduce((n, t) => n + t.length, 0) };
           }
         } finally {
-          await a.close();
-          await b.close();
+          await closeEach(opened);
         }
       } else {
-        const a = await createRecognizer(entry, fp32Path, session);
-        const b = await createRecognizer(entry, tmpOut, session);
+        // Both closed whatever fails, the INT8 load included (a broken model is what validation is for).
+        const opened: { close(): Promise<void> }[] = [];
         try {
+          const a = await createRecognizer(entry, fp32Path, session);
+          opened.push(a);
+          const b = await createRecognizer(entry, tmpOut, session);
+          opened.push(b);
           const crops: RgbImage[] = [];
           for (const p of options.validationImages) {
             const c = await faceCrop(p, size, getAlignDet);
@@ -239,8 +246,7 @@ export async function quantizeEntry(options: QuantizeEntryOptions): Promise<Quan
             };
           }
         } finally {
-          await a.close();
-          await b.close();
+          await closeEach(opened);
         }
       }
     } catch (e) {
@@ -381,8 +387,12 @@ export async function compareSpeed(id: string, modelsDir: string, int8Path: stri
       const size = entry.input.size?.[0] ?? 112;
       const d = findModel(manifest, 'det_500m');
       const det = await createDetector(d, await requireModel(modelsDir, d), session);
-      const crop = await faceCrop(sample, size, async () => det);
-      await det.close();
+      let crop: RgbImage | undefined;
+      try {
+        crop = await faceCrop(sample, size, async () => det);
+      } finally {
+        await det.close();
+      }
       if (!crop) throw new FaceGateError('NO_FACE', `no face in ${sample}`);
       for (const p of [fp32Path, int8Path]) {
         const r = await createRecognizer(entry, p, session);
@@ -404,4 +414,17 @@ export async function compareSpeed(id: string, modelsDir: string, int8Path: stri
   } finally {
     for (const c of closers) await c();
   }
+}
+
+/** Closes every resource, going on past failures (the first failure is rethrown after all are closed). */
+async function closeEach(resources: readonly { close(): Promise<void> }[]): Promise<void> {
+  let first: unknown;
+  for (const r of resources) {
+    try {
+      await r.close();
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  if (first !== undefined) throw first;
 }

@@ -4,7 +4,7 @@
  * Per-frame problems (a failed inference, a sink that rejects) are counted and reported, never thrown: the loop
  * ends only when the source ends, fails for good, or the signal aborts.
  */
-import { toFaceGateError } from '../core/errors.js';
+import { FaceGateError, toFaceGateError } from '../core/errors.js';
 import { clipBox } from '../core/geometry.js';
 import type { DetectedFace, RgbImage } from '../core/types.js';
 import type { Engine } from '../engine.js';
@@ -109,17 +109,20 @@ export interface Pipeline {
 const STAGES = ['detect', 'quality', 'embed', 'search', 'decide', 'sink', 'frame'] as const;
 const WINDOW = 2000;
 
+/** Per-stage latencies over the last WINDOW samples, in fixed ring buffers (no per-frame allocation or splicing). */
 class Latencies {
-  private readonly values = new Map<string, number[]>();
+  private readonly rings = new Map<string, { values: Float64Array; next: number; count: number }>();
   add(stage: string, ms: number): void {
-    let v = this.values.get(stage);
-    if (!v) this.values.set(stage, (v = []));
-    v.push(ms);
-    if (v.length > WINDOW) v.splice(0, v.length - WINDOW);
+    let r = this.rings.get(stage);
+    if (!r) this.rings.set(stage, (r = { values: new Float64Array(WINDOW), next: 0, count: 0 }));
+    r.values[r.next] = ms;
+    r.next = (r.next + 1) % WINDOW;
+    r.count = Math.min(WINDOW, r.count + 1);
   }
   summary(stage: string): StageLatency {
-    const v = [...(this.values.get(stage) ?? [])].sort((a, b) => a - b);
-    if (v.length === 0) return { medianMs: 0, p95Ms: 0, count: 0 };
+    const r = this.rings.get(stage);
+    if (!r || r.count === 0) return { medianMs: 0, p95Ms: 0, count: 0 };
+    const v = r.values.slice(0, r.count).sort();
     const at = (p: number): number => v[Math.min(v.length - 1, Math.max(0, Math.ceil(p * v.length) - 1))]!;
     return { medianMs: round2(at(0.5)), p95Ms: round2(at(0.95)), count: v.length };
   }
@@ -127,12 +130,6 @@ class Latencies {
 
 function round2(x: number): number {
   return Math.round(x * 100) / 100;
-}
-
-function median(values: readonly number[]): number {
-  if (values.length === 0) return 0;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)]!;
 }
 
 const now = (): number => performance.now();
@@ -145,14 +142,20 @@ const now = (): number => performance.now();
 export function createPipeline(options: PipelineOptions): Pipeline {
   const deviceId = options.deviceId ?? 'facegate';
   const sinks = options.sinks ?? [];
-  const gate: QualityGateConfig = typeof options.quality === 'object' ? options.quality : QUALITY_PRESETS[options.quality ?? 'passive'];
+  const gate: QualityGateConfig | undefined =
+    typeof options.quality === 'object' ? options.quality : QUALITY_PRESETS[options.quality ?? 'passive'];
+  if (!gate) {
+    throw new FaceGateError('CONFIG_INVALID', `unknown quality preset "${String(options.quality)}" (expected ${Object.keys(QUALITY_PRESETS).join(' or ')})`, {
+      details: { field: 'quality', value: options.quality },
+    });
+  }
   const detectOptions: DetectOptions = { minFacePx: 24, ...options.detect };
   const tracker = new Tracker<DetectedFace>(options.tracker);
   const policy = new DecisionPolicy({ threshold: options.engine.threshold, ...options.decision });
   const lat = new Latencies();
   const firstArrival = new Map<number, number>();
-  const eventLatencies: number[] = [];
-  const eventStreamLatencies: number[] = [];
+  // Time to event, over the last WINDOW events (a 24/7 run must not grow these without bound).
+  const eventLat = new Latencies();
   const counters = { frames: 0, faces: 0, facesPassed: 0, embeddings: 0, identified: 0, unknown: 0, errors: 0 };
   let source: FrameSource | undefined;
   let startedAt = 0;
@@ -182,7 +185,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       elapsedMs,
       fps: elapsedMs > 0 ? round2((counters.frames * 1000) / elapsedMs) : 0,
       latency,
-      timeToEvent: { medianMs: round2(median(eventLatencies)), medianStreamMs: round2(median(eventStreamLatencies)), count: eventLatencies.length },
+      timeToEvent: { medianMs: eventLat.summary('wall').medianMs, medianStreamMs: eventLat.summary('stream').medianMs, count: eventLat.summary('wall').count },
     };
   }
 
@@ -230,8 +233,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const first = firstArrival.get(decision.trackId);
     const latencyMs = first === undefined ? 0 : Date.now() - first;
     const streamLatencyMs = decision.decidedAtMs - decision.firstSeenMs;
-    eventLatencies.push(latencyMs);
-    eventStreamLatencies.push(streamLatencyMs);
+    eventLat.add('wall', latencyMs);
+    eventLat.add('stream', streamLatencyMs);
     try {
       options.onEvent?.(event, { decision, latencyMs, streamLatencyMs });
     } catch {

@@ -112,7 +112,16 @@ export function createWebhookSink(options: WebhookSinkOptions): EventSink {
       }
       if (entry.seq === lastSeq || entry.fromEarlierRun) counters.redelivered++;
       lastSeq = entry.seq;
-      const eventId = (JSON.parse(entry.payload) as FaceEvent).eventId;
+      let eventId: string;
+      try {
+        eventId = (JSON.parse(entry.payload) as FaceEvent).eventId;
+      } catch (e) {
+        // A damaged outbox entry must not stop delivery of the rest: drop it, count it and go on.
+        await queue.remove(entry.seq);
+        counters.failures++;
+        report({ sink: name, state: 'connected', attempt: 0, error: { code: 'SINK_FAILED', message: `${shownUrl}: outbox entry ${entry.seq} is not valid JSON and was dropped: ${(e as Error).message}` } });
+        continue;
+      }
       const r = await post(entry, eventId);
       if (closed) return;
       if (r.ok || r.permanent) {

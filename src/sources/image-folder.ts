@@ -7,7 +7,8 @@ import { sleep } from './backoff.js';
 import { createReconnectingSource, type EmitFrame } from './reconnecting-source.js';
 import type { CommonSourceOptions, FrameSource } from './types.js';
 
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.bmp', '.tif', '.tiff']);
+// What src/image decodes (sharp has no BMP input, so .bmp is not listed).
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff']);
 
 /** Options of an image-folder source. */
 export interface ImageFolderSourceOptions extends CommonSourceOptions {
@@ -45,6 +46,7 @@ export function createImageFolderSource(options: ImageFolderSourceOptions): Fram
     if (files.length === 0) throw new FaceGateError('SOURCE_FAILED', `${name}: no images in ${options.path}`, { details: { source: name } });
     let i = 0;
     for (;;) {
+      let emitted = 0;
       for (const f of files) {
         if (signal.aborted) return;
         let image;
@@ -55,7 +57,14 @@ export function createImageFolderSource(options: ImageFolderSourceOptions): Fram
           continue;
         }
         await emit(image, (i++ * 1000) / fps);
+        emitted++;
         if (options.realtime) await sleep(1000 / fps, signal);
+      }
+      // A folder where nothing decodes is a failed source (retried with backoff), not an empty stream or a busy loop.
+      if (emitted === 0) {
+        throw new FaceGateError('SOURCE_FAILED', `${name}: none of the ${files.length} image(s) in ${options.path} could be decoded`, {
+          details: { source: name, path: options.path },
+        });
       }
       if (!options.loop) return;
     }

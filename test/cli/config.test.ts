@@ -37,11 +37,13 @@ describe('run configuration', () => {
     expect(() => checkConfig({ mqtt: { urll: 'x' } }, 'k.yaml')).toThrow('mqtt.urll is not a known option (did you mean mqtt.url?)');
     expect(() => checkConfig([1], 'k.yaml')).toThrow('must be an object');
     expect(() => requireFields({}, ['source.input'])).toThrow('source.input is required');
+    let thrown: unknown;
     try {
       checkConfig({ tracker: { minIou: 2 } }, 'k.yaml');
     } catch (e) {
-      expect(e).toMatchObject({ code: 'CONFIG_INVALID', details: { field: 'tracker.minIou', origin: 'k.yaml' } });
+      thrown = e;
     }
+    expect(thrown).toMatchObject({ code: 'CONFIG_INVALID', details: { field: 'tracker.minIou', origin: 'k.yaml' } });
   });
 
   it('documents every field', () => {

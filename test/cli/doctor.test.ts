@@ -126,12 +126,14 @@ describe.skipIf(!have(MODELS_DIR))('facegate doctor on this machine', () => {
   const realInt8 = join(REPO_ROOT, 'models', 'int8', 'manifest.json');
   it.skipIf(!existsSync(realInt8))('measures every CPU INT8 model of models/int8 against its FP32 model', async () => {
     const cpuEntries = readInt8Manifest(realInt8).entries.filter((e) => e.target === 'cpu' && existsSync(join(REPO_ROOT, 'models', 'int8', e.file)));
+    expect(cpuEntries.length).toBeGreaterThan(0);
     const r = await runDoctor({ modelsDir: MODELS_DIR, int8Manifest: realInt8, benchRuns: 2 });
     expect(validate(SCHEMA, r)).toEqual([]);
     for (const e of cpuEntries) {
       const c = r.int8.comparisons.find((x) => x.id === e.id)!;
       const fp32File = loadManifest().models.find((m) => m.id === e.fp32Id)?.file;
-      if (!fp32File || !existsSync(join(MODELS_DIR, fp32File))) continue;
+      expect(fp32File).toBeDefined();
+      if (!have(join(MODELS_DIR, fp32File!))) continue;
       expect(c).toMatchObject({ status: 'measured', runs: 2 });
       expect(c.int8MedianMs).toBeGreaterThan(0);
       // A slower INT8 model is called out, so nobody ships it by mistake.

@@ -12,8 +12,8 @@ export interface CliResult {
 }
 
 /**
- * `facegate ARGS...`, with FACEGATE_MODELS pointing at ../shared/models and one onnxruntime thread per operator
- * unless the args say otherwise (the CI box has 2 cores shared by parallel test files).
+ * `facegate ARGS...`, with FACEGATE_MODELS pointing at ../shared/models. Pass `--threads 1` where a test runs
+ * models for long (the CI box has 2 cores shared by parallel test files).
  */
 export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {

@@ -45,7 +45,7 @@ export const CONFIG_FIELDS: readonly FieldSpec[] = [
   { path: 'engine.device', type: 'string', values: ['cpu', 'cuda', 'tensorrt', 'auto'], default: 'cpu', doc: 'execution device' },
   { path: 'engine.precision', type: 'string', values: ['auto', 'int8', 'fp32'], default: 'auto (int8 when models/int8 has the model and the CPU has VNNI/dot-product)', doc: 'model precision' },
   { path: 'engine.threads', type: 'integer', min: 0, max: 256, default: '0 (one per core)', doc: 'onnxruntime threads per operator' },
-  { path: 'engine.scoreThreshold', type: 'number', min: 0, max: 1, default: '0.5', doc: 'least detector confidence' },
+  { path: 'engine.scoreThreshold', type: 'number', min: 0, max: 1, default: '0.5 (SCRFD), 0.7 (YuNet)', doc: 'least detector confidence' },
   { path: 'engine.minFacePx', type: 'integer', min: 0, default: '24', doc: 'ignore faces narrower than this, pixels' },
   { path: 'gallery.path', type: 'string', doc: 'LMDB gallery directory (required)' },
   { path: 'gallery.name', type: 'string', default: 'default', doc: 'gallery name within the directory' },

@@ -41,6 +41,7 @@ fields (flag = --<field>):
 ${configUsage()}
 
   --config FILE                    the configuration file
+  --models DIR                     models directory (same as --engine.modelsDir)
   --json                           progress and the summary as JSON Lines on stderr/stdout`;
 
 function qualityConfig(config: RunConfig): QualityGateConfig {

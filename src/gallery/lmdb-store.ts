@@ -1,5 +1,5 @@
 /**
- * The gallery on LMDB (lmdb-js; this file is its only importer). One environment (a directory) holds several
+ * The gallery on LMDB (lmdb-js; the only importer besides the sinks' outbox). One environment (a directory) holds several
  * named galleries, each a set of sub-databases:
  *   `<name>/meta`        version counter, model id, dimension, id counters
  *   `<name>/ids`         SHA-256 of the identity id -> numeric identity key

@@ -12,8 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { FaceGateError } from '../core/errors.js';
-import { backoffDelayMs, sleep } from '../sources/backoff.js';
-import type { ReconnectOptions } from '../sources/types.js';
+import { backoffDelayMs, sleep } from '../core/backoff.js';
+import type { ReconnectOptions } from '../core/backoff.js';
 import { buildStatus, checkDeviceId, checkEvent } from './event.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
 import type { CommonSinkOptions, DeviceStatus, EventSink, FaceEvent, SinkStats, SinkStatus } from './types.js';

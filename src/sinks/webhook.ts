@@ -7,8 +7,8 @@
  * lost is sent again).
  */
 import { FaceGateError } from '../core/errors.js';
-import { backoffDelayMs, sleep } from '../sources/backoff.js';
-import type { ReconnectOptions } from '../sources/types.js';
+import { backoffDelayMs, sleep } from '../core/backoff.js';
+import type { ReconnectOptions } from '../core/backoff.js';
 import { checkEvent } from './event.js';
 import { MemoryOutbox, Outbox, type MessageQueue, type OutboxEntry } from './outbox.js';
 import type { CommonSinkOptions, EventSink, FaceEvent, SinkStats } from './types.js';

@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { FaceGateError } from '../core/errors.js';
 import { decodeImage } from '../image/image.js';
-import { sleep } from './backoff.js';
+import { sleep } from '../core/backoff.js';
 import { createReconnectingSource, type EmitFrame } from './reconnecting-source.js';
 import type { CommonSourceOptions, FrameSource } from './types.js';
 

@@ -6,7 +6,7 @@ import type { CommonSourceOptions, FrameSource } from './types.js';
 
 export * from './types.js';
 export { FrameQueue, type FrameQueueOptions } from './frame-queue.js';
-export { backoffDelayMs, RECONNECT_DEFAULTS } from './backoff.js';
+export { backoffDelayMs, RECONNECT_DEFAULTS } from '../core/backoff.js';
 export { createFfmpegSource, ffmpegArgs, inputKind, parseOutputStream, FFMPEG_SOURCE_DEFAULTS, type FfmpegSourceOptions, type FfmpegInputKind } from './ffmpeg.js';
 export { createImageFolderSource, type ImageFolderSourceOptions } from './image-folder.js';
 export { createPushSource, type PushSource, type PushSourceOptions } from './push.js';

@@ -4,7 +4,7 @@
  */
 import { FaceGateError, toFaceGateError } from '../core/errors.js';
 import type { RgbImage } from '../core/types.js';
-import { RECONNECT_DEFAULTS, backoffDelayMs, sleep } from './backoff.js';
+import { RECONNECT_DEFAULTS, backoffDelayMs, sleep } from '../core/backoff.js';
 import { FrameQueue } from './frame-queue.js';
 import type { CommonSourceOptions, Frame, FrameSource, SourceState, SourceStats, SourceStatus } from './types.js';
 

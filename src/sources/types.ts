@@ -1,5 +1,6 @@
 /** The frame-source contract: every camera, stream, file, folder or user-fed source yields `Frame`s the same way. */
 import type { RgbImage } from '../core/types.js';
+import type { ReconnectOptions } from '../core/backoff.js';
 
 /** One decoded frame. */
 export interface Frame {
@@ -60,19 +61,7 @@ export interface FrameSource {
 /** What a source does when the consumer is behind and its queue is full. */
 export type OverflowPolicy = 'drop-oldest' | 'block';
 
-/** Reconnect settings shared by every source. */
-export interface ReconnectOptions {
-  /** Wait before the first retry, in milliseconds. Default 500. */
-  initialDelayMs?: number;
-  /** Upper bound of the wait between retries, in milliseconds. Default 30000. */
-  maxDelayMs?: number;
-  /** Factor applied to the wait after each failed attempt. Default 2. */
-  multiplier?: number;
-  /** Random spread applied to each wait, as a fraction (0.2 = +/-20%), so many kiosks do not retry in step. Default 0.2. */
-  jitter?: number;
-  /** Consecutive failed attempts after which the source gives up with `SOURCE_FAILED`. Default Infinity (never). */
-  maxAttempts?: number;
-}
+export type { ReconnectOptions };
 
 /** Options every source accepts. */
 export interface CommonSourceOptions {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelayMs, sleep } from '../../src/sources/backoff.js';
+import { backoffDelayMs, sleep } from '../../src/core/backoff.js';
 import { FrameQueue } from '../../src/sources/frame-queue.js';
 
 describe('FrameQueue', () => {

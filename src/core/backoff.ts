@@ -1,5 +1,18 @@
 /** Exponential backoff with jitter, and an abortable sleep. */
-import type { ReconnectOptions } from './types.js';
+
+/** Reconnect settings shared by every source and sink (exponential backoff with jitter). */
+export interface ReconnectOptions {
+  /** Wait before the first retry, in milliseconds. Default 500. */
+  initialDelayMs?: number;
+  /** Upper bound of the wait between retries, in milliseconds. Default 30000. */
+  maxDelayMs?: number;
+  /** Factor applied to the wait after each failed attempt. Default 2. */
+  multiplier?: number;
+  /** Random spread applied to each wait, as a fraction (0.2 = +/-20%), so many kiosks do not retry in step. Default 0.2. */
+  jitter?: number;
+  /** Consecutive failed attempts after which the caller gives up (a source with `SOURCE_FAILED`). Default Infinity (never). */
+  maxAttempts?: number;
+}
 
 /** Defaults of ReconnectOptions. */
 export const RECONNECT_DEFAULTS: Required<ReconnectOptions> = {

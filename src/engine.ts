@@ -100,6 +100,11 @@ export interface EmbedCallOptions extends CallOptions {
   flip?: boolean;
   /** Keep the aligned crops in the results. Default false. */
   keepCrops?: boolean;
+  /**
+   * Crops already aligned for these faces (same order), e.g. by the quality gate; one of the recognizer's input size
+   * is used as it is, anything else is aligned again. Default: none (every face is aligned here).
+   */
+  crops?: readonly (RgbImage | undefined)[];
 }
 
 export interface EmbedImageOptions extends EmbedCallOptions {
@@ -264,7 +269,11 @@ class FaceEngine implements Engine {
     this.check();
     if (faces.length === 0) return [];
     const t0 = now();
-    const crops = faces.map((f) => alignFace(img, f.landmarks, this.cropSize[0]).crop);
+    const [cw, ch] = this.cropSize;
+    const crops = faces.map((f, i) => {
+      const given = options.crops?.[i];
+      return given && given.width === cw && given.height === ch ? given : alignFace(img, f.landmarks, cw).crop;
+    });
     const t1 = now();
     const results = await this.recognizer.embedAligned(crops, { flip: options.flip ?? this.options.flip ?? false });
     if (options.timings) {

@@ -8,6 +8,7 @@ import { FaceGateError, toFaceGateError } from '../core/errors.js';
 import { clipBox } from '../core/geometry.js';
 import type { DetectedFace, RgbImage } from '../core/types.js';
 import type { Engine } from '../engine.js';
+import { alignFace } from '../face/align.js';
 import { gateFace, measureFace, QUALITY_PRESETS, type QualityGateConfig, type QualityPreset, type QualityResult } from '../face/quality.js';
 import type { Gallery } from '../gallery/gallery.js';
 import { cropImage, encodeJpeg } from '../image/image.js';
@@ -267,7 +268,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
     let t0 = now();
     const { assigned, ended } = tracker.update(faces, frame.ptsMs);
-    const candidates: { track: Track; face: DetectedFace; quality: QualityResult }[] = [];
+    const candidates: { track: Track; face: DetectedFace; quality: QualityResult; aligned: RgbImage }[] = [];
     for (const a of assigned) {
       if (a.isNew) firstArrival.set(a.track.id, frame.receivedAtMs);
       policy.seen(a.track.id, frame.ptsMs);
@@ -278,8 +279,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     t0 = now();
     for (const a of assigned) {
       if (!policy.wantsSamples(a.track.id)) continue;
-      const quality = gateFace(measureFace(img, a.detection), gate);
-      if (quality.pass) candidates.push({ track: a.track, face: a.detection, quality });
+      // Aligned once: the gate measures this crop and the recognizer embeds it.
+      const aligned = alignFace(img, a.detection.landmarks, 112).crop;
+      const quality = gateFace(measureFace(img, a.detection, { aligned }), gate);
+      if (quality.pass) candidates.push({ track: a.track, face: a.detection, quality, aligned });
     }
     lat.add('quality', now() - t0);
     counters.facesPassed += candidates.length;
@@ -288,7 +291,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       let embedded: Awaited<ReturnType<PipelineEngine['embedFaces']>> = [];
       try {
         t0 = now();
-        embedded = await options.engine.embedFaces(img, candidates.map((c) => c.face));
+        embedded = await options.engine.embedFaces(img, candidates.map((c) => c.face), { crops: candidates.map((c) => c.aligned) });
         lat.add('embed', now() - t0);
         counters.embeddings += embedded.length;
       } catch (e) {

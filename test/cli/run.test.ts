@@ -149,12 +149,14 @@ describe.skipIf(!have(CLIP, LIN, MODELS_DIR) || !FFMPEG)('facegate run on the ha
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
-    const streaming = new Promise<void>((ok) =>
+    // A child that dies before streaming fails the test at once, with its stderr, instead of a timeout.
+    const streaming = new Promise<void>((ok, fail) => {
       child.stderr.on('data', (d) => {
         stderr += d;
         if (/"state":"streaming"/.test(stderr)) ok();
-      }),
-    );
+      });
+      child.once('close', (c) => fail(new Error(`facegate run exited (${c}) before streaming:\n${stderr.slice(-2000)}`)));
+    });
     await streaming;
     await new Promise((r) => setTimeout(r, 1500));
     child.kill('SIGTERM');
